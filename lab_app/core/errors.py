@@ -1,0 +1,25 @@
+"""Typed errors of the application core. Messages are sentences a technician understands."""
+
+
+class LabAppError(Exception):
+    """Base class for errors raised on purpose by lab_app."""
+
+
+class ImageLoadError(LabAppError):
+    """A file could not be read as an image. The message says why, in one line."""
+
+
+class SegmentationError(LabAppError):
+    """Segmentation parameters are invalid."""
+
+
+class CaseStoreError(LabAppError):
+    """The case database refused an operation (locked case, unknown id, bad data)."""
+
+
+class CaseLockedError(CaseStoreError):
+    """The case is signed off; changes must be made as an amendment."""
+
+
+class ReportError(LabAppError):
+    """A PDF report could not be written."""

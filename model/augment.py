@@ -1,0 +1,70 @@
+"""Training augmentation for smear fields, applied to whole uint8 batches in torch.
+
+Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
+crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
+(Pro fields are pinker), so hue is never shifted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    brightness: float = 0.10
+    contrast: float = 0.10
+    saturation: float = 0.10
+
+
+def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[int, int, int, int]:
+    area = h * w
+    for _ in range(10):
+        scale = torch.empty(1).uniform_(*cfg.crop_scale, generator=g).item()
+        log_r = torch.empty(1).uniform_(torch.log(torch.tensor(cfg.crop_ratio[0])).item(),
+                                        torch.log(torch.tensor(cfg.crop_ratio[1])).item(), generator=g)
+        ratio = torch.exp(log_r).item()
+        cw = int(round((area * scale * ratio) ** 0.5))
+        ch = int(round((area * scale / ratio) ** 0.5))
+        if 0 < cw <= w and 0 < ch <= h:
+            y = int(torch.randint(0, h - ch + 1, (1,), generator=g))
+            x = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+            return y, x, ch, cw
+    return 0, 0, h, w
+
+
+def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor,
+                  cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """uint8 NHWC -> normalised float NCHW (channels_last) of size x size, augmented."""
+    n, h, w, _ = batch_uint8_nhwc.shape
+    x = batch_uint8_nhwc.permute(0, 3, 1, 2).float().div_(255.0)
+    out = torch.empty((n, 3, size, size))
+    for i in range(n):
+        y0, x0, ch, cw = _crop_box(h, w, cfg, g)
+        crop = x[i:i + 1, :, y0:y0 + ch, x0:x0 + cw]
+        out[i] = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False)[0]
+    # Flips and 90-degree rotations (the dihedral group of the square).
+    flip = torch.rand(n, generator=g) < 0.5
+    out[flip] = out[flip].flip(-1)
+    k = torch.randint(0, 4, (n,), generator=g)
+    for r in range(1, 4):
+        sel = k == r
+        if sel.any():
+            out[sel] = torch.rot90(out[sel], r, dims=(2, 3))
+    # Mild brightness / contrast / saturation jitter, per image.
+    def factor(amount: float) -> torch.Tensor:
+        return (1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * amount)
+    out = out * factor(cfg.brightness)
+    grey_mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - grey_mean) * factor(cfg.contrast) + grey_mean
+    grey = (0.299 * out[:, 0:1] + 0.587 * out[:, 1:2] + 0.114 * out[:, 2:3])
+    out = (out - grey) * factor(cfg.saturation) + grey
+    out = out.clamp_(0, 1)
+    out = (out - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    return out.contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,64 @@
+"""``labapp-eval``: measure a model dir on a labelled folder (one sub-folder per class)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .data import read_rgb, scan_folder_dataset
+from .errors import ModelError
+from .inference import InferenceEngine
+from .metrics import classification_report
+from .modeldir import atomic_write_json
+
+
+def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256) -> dict:
+    """Metrics of ``engine`` on ``data_dir`` (every file counts, duplicates included)."""
+    samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
+    y, probs = [], []
+    for i in range(0, len(samples), chunk):  # bounded memory on large folders
+        part = samples[i:i + chunk]
+        probs.append(engine.predict([read_rgb(s.path) for s in part]).probabilities)
+        y += [engine.classes.index(s.class_id) for s in part]
+    report = classification_report(np.array(y), np.concatenate(probs), engine.classes)
+    report["model"] = {k: engine.info[k] for k in ("name", "version", "sha256")}
+    report["device"] = engine.device_label
+    report["data_dir"] = str(data_dir)
+    return report
+
+
+def format_report(rep: dict) -> str:
+    lines = [f"n={rep['n']}  accuracy={rep['accuracy']:.4f}  macro-F1={rep['macro_f1']:.4f}  "
+             f"ECE={rep['ece']:.4f}", f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
+    for c, v in rep["per_class"].items():
+        lines.append(f"{c:<10}{v['precision']:>10.4f}{v['recall']:>10.4f}{v['f1']:>10.4f}{v['support']:>9}")
+    lines.append("confusion matrix (rows true): " + str(rep["confusion_matrix"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="labapp-eval", description=(
+        "Evaluate the classifier on a folder with one sub-folder per class "
+        "(class id or display name, any case)."))
+    p.add_argument("data_dir")
+    p.add_argument("--model", default=None, help="model dir (default: the bundled model)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", dest="json_out", default=None, help="write the metrics as JSON here")
+    args = p.parse_args(argv)
+    try:
+        engine = InferenceEngine(args.model, device=args.device)
+        rep = evaluate_folder(engine, Path(args.data_dir))
+    except ModelError as exc:
+        print(f"labapp-eval: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(rep))
+    if args.json_out:
+        atomic_write_json(Path(args.json_out), rep)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

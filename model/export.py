@@ -1,0 +1,172 @@
+"""Turn a training run into a model dir: weights.pt, model.onnx, model.json, MODEL_CARD.md, plots.
+
+``python -m model.export RUN_DIR`` re-exports from a finished run (best.pt + run.json + split.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .architecture import ARCH_NAME, LogitsFeaturesCam, build_model
+from .calibration import choose_low_confidence_threshold, fit_temperature
+from .classes import DISPLAY_NAMES
+from .data import read_rgb, scan_folder_dataset
+from .metrics import classification_report, expected_calibration_error, softmax
+from .model_card import render_model_card
+from .modeldir import ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, sha256_file
+from .plots import confusion_png, training_curve_png
+from .preprocessing import PreprocessConfig, preprocess
+
+ONNX_OPSET = 17
+
+
+def _versions() -> dict:
+    import torch
+    import torchvision
+    out = {"python": platform.python_version(), "torch": torch.__version__,
+           "torchvision": torchvision.__version__, "numpy": np.__version__, "model_package": __version__}
+    for mod in ("onnx", "onnxruntime"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    return out
+
+
+def export_onnx(net, input_size: int, path: Path) -> None:
+    """Export logits, the last feature map and per-class CAMs with a dynamic batch axis."""
+    import torch
+    # The wrapper must be in eval mode itself: export restores its training flag afterwards,
+    # which would otherwise switch the shared BatchNorm layers back to training mode.
+    wrapper = LogitsFeaturesCam(net.float().cpu()).eval()
+    dummy = torch.zeros(1, 3, input_size, input_size)
+    buf = io.BytesIO()
+    axes = {"input": {0: "batch"}, "logits": {0: "batch"}, "features": {0: "batch"}, "cam": {0: "batch"}}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # The TorchScript exporter gives a self-contained single-file graph for this plain CNN.
+        torch.onnx.export(wrapper, (dummy,), buf, input_names=["input"],
+                          output_names=["logits", "features", "cam"], dynamic_axes=axes,
+                          opset_version=ONNX_OPSET, dynamo=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _val_set(run: dict, run_dir: Path):
+    split = json.loads((run_dir / "split.json").read_text())
+    classes = run["classes"]
+    wanted = set(split["val"])
+    samples = []
+    for d in run["config"]["data_dirs"]:
+        samples += [s for s in scan_folder_dataset(Path(d), tuple(classes), allow_new_classes=True)
+                    if s.rel in wanted]
+    seen, val = set(), []
+    for s in samples:
+        if s.rel not in seen:
+            seen.add(s.rel)
+            val.append(s)
+    y = np.array([classes.index(s.class_id) for s in val])
+    return val, y
+
+
+def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None) -> Path:
+    import torch
+
+    run_dir = Path(run_dir)
+    run = json.loads((run_dir / "run.json").read_text())
+    cfg = run["config"]
+    classes = run["classes"]
+    pre = PreprocessConfig.from_json(run["preprocess"])
+    if val_samples is None:
+        val_samples, y_val = _val_set(run, run_dir)
+        x_val = preprocess([read_rgb(s.path) for s in val_samples], pre)
+
+    net = build_model(len(classes))
+    net.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    net.eval()
+    with torch.inference_mode():
+        logits = np.concatenate([net(torch.from_numpy(x_val[i:i + 128])).numpy()
+                                 for i in range(0, len(x_val), 128)])
+    temperature = fit_temperature(logits, y_val)
+    probs_raw, probs_cal = softmax(logits), softmax(logits, temperature)
+    metrics = classification_report(y_val, probs_cal, classes)
+    metrics["ece_before_calibration"] = expected_calibration_error(probs_raw, y_val)
+    metrics["ece_after_calibration"] = metrics["ece"]
+    threshold = choose_low_confidence_threshold(probs_cal, y_val)
+    errors = [{"file": s.rel, "true": classes[t], "predicted": classes[int(p.argmax())],
+               "confidence": float(p.max())}
+              for s, t, p in zip(val_samples, y_val, probs_cal) if int(p.argmax()) != t]
+
+    out = run_dir / "model"
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, buf)
+    atomic_write_bytes(out / WEIGHTS, buf.getvalue())
+    export_onnx(net, pre.input_size, out / ONNX)
+    _check_parity(net, out / ONNX, x_val[:16])
+
+    best = run.get("best") or {}
+    meta = {
+        "name": cfg.get("name", "mobilenetv2-all"), "version": cfg.get("version", "1.0.0"),
+        "arch": ARCH_NAME, "classes": classes,
+        "display_names": {c: DISPLAY_NAMES.get(c, c) for c in classes},
+        "input_size": pre.input_size, "mean": list(pre.mean), "std": list(pre.std),
+        "resize": "whole field to input_size x input_size, cv2.INTER_AREA (model/preprocessing.py)",
+        "temperature": temperature, "low_confidence_threshold": threshold,
+        "sha256": sha256_file(out / WEIGHTS), "onnx_sha256": sha256_file(out / ONNX),
+        "onnx_outputs": ["logits", "features", "cam"], "onnx_opset": ONNX_OPSET,
+        "metrics": {"split": "validation (contiguous blocks)", **metrics, "misclassified": errors},
+        "training": {
+            "command": cfg.get("command", ""), "device": run.get("device"),
+            "minutes": round(run.get("seconds", 0) / 60, 1), "epochs_run": len(run["history"]),
+            "best_epoch": best.get("epoch"), "img_size": pre.input_size,
+            "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"), "init": cfg.get("init"),
+            "data": run["data"], "split": run["split"], "platform": run.get("platform"),
+        },
+        "seed": cfg.get("seed"), "versions": _versions(),
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    atomic_write_json(out / "model.json", meta)
+    confusion_png(metrics["confusion_matrix"], classes, out / "confusion_matrix.png",
+                  f"{meta['name']} {meta['version']}: validation confusion matrix (n={metrics['n']})")
+    training_curve_png(run["history"], out / "training_curve.png", f"{meta['name']} training")
+    atomic_write_bytes(out / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
+    return out
+
+
+def _check_parity(net, onnx_path: Path, x: np.ndarray) -> None:
+    """Refuse to ship an ONNX graph that disagrees with the torch weights."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    import torch
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(["logits"], {"input": x.astype(np.float32)})[0]
+    with torch.inference_mode():
+        ref = net(torch.from_numpy(x)).numpy()
+    diff = float(np.abs(softmax(got) - softmax(ref)).max())
+    if diff > 1e-4:
+        raise RuntimeError(f"ONNX export disagrees with torch (max probability difference {diff:.2e}).")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m model.export",
+                                description="Re-export a model dir from a finished training run.")
+    p.add_argument("run_dir")
+    args = p.parse_args(argv)
+    print(export_from_run(Path(args.run_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

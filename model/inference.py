@@ -1,0 +1,192 @@
+"""The inference engine: loads a verified model dir and turns RGB fields into calibrated probabilities.
+
+Backends:
+- ``onnx``: ONNX Runtime on the CPU (3-5x faster than torch eager there, and the clinic build
+  ships without torch);
+- ``torch``: torch on CUDA when a GPU is present (or on the CPU, for parity checks).
+
+Importing this module imports neither torch nor onnxruntime; each loads when an engine is built.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BackendMissingError, DeviceError, ModelLoadError
+from .metrics import softmax
+from .modeldir import ONNX, WEIGHTS, default_model_dir, read_model_json, verify_file
+from .preprocessing import PreprocessConfig, preprocess
+
+
+@dataclass
+class Predictions:
+    probabilities: np.ndarray          # (N, K) calibrated
+    cams: np.ndarray | None = None     # (N, K, h, w) raw class activation maps, when asked
+
+
+def cuda_driver_present() -> bool:
+    """Cheap check for an NVIDIA driver, so a CPU-only PC never pays for importing torch."""
+    if platform.system() == "Windows":
+        return (Path(os.environ.get("SystemRoot", r"C:\Windows")) / "System32" / "nvcuda.dll").exists()
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+class InferenceEngine:
+    """Thread-compatible: one engine may be used from one worker thread at a time."""
+
+    def __init__(self, model_dir: str | Path | None = None, device: str = "auto",
+                 backend: str | None = None, threads: int | None = None, batch_size: int = 32):
+        if device not in ("auto", "cpu", "cuda"):
+            raise DeviceError(f"Unknown device '{device}'; use auto, cpu or cuda.")
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.meta = read_model_json(self.model_dir)
+        self.classes: list[str] = list(self.meta["classes"])
+        self.display_names: dict[str, str] = dict(self.meta["display_names"])
+        self.preprocess_config = PreprocessConfig(
+            int(self.meta["input_size"]), tuple(self.meta["mean"]), tuple(self.meta["std"]))
+        self.temperature = float(self.meta["temperature"])
+        self.low_confidence_threshold = float(self.meta.get("low_confidence_threshold", 0.7))
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        if backend is None:
+            backend = self._choose_backend(device)
+        if backend == "onnx":
+            if device == "cuda":
+                raise DeviceError("The ONNX backend runs on the CPU only; use device auto or cpu.")
+            self._load_onnx(threads)
+        elif backend == "torch":
+            self._load_torch(device)
+        else:
+            raise DeviceError(f"Unknown inference backend '{backend}'.")
+        self.backend = backend
+
+    # -- loading ------------------------------------------------------------------------------
+    def _choose_backend(self, device: str) -> str:
+        if device == "cpu":
+            return "onnx"
+        if device == "cuda":
+            if not torch_available():
+                raise DeviceError("CUDA was requested, but this installation has no torch (the CPU "
+                                  "build). Use --device cpu, or install the CUDA build.")
+            return "torch"
+        if torch_available() and cuda_driver_present():
+            import torch
+            if torch.cuda.is_available():
+                return "torch"
+        return "onnx"
+
+    def _load_onnx(self, threads: int | None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendMissingError("ONNX Runtime is not installed; install onnxruntime to run "
+                                      "the model on the CPU.") from None
+        path = verify_file(self.model_dir, ONNX, self.meta.get("onnx_sha256"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(path), sess_options=opts,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
+            raise ModelLoadError(f"ONNX Runtime could not load {path}: {exc}") from exc
+        self.device_label = "CPU: ONNX Runtime"
+        self.device = "cpu"
+
+    def _load_torch(self, device: str) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise BackendMissingError("torch is not installed; the torch backend is unavailable.") from None
+        from .architecture import LogitsFeaturesCam, build_model
+        if device == "cpu":
+            dev = torch.device("cpu")
+        elif torch.cuda.is_available():
+            dev = torch.device("cuda")
+        elif device == "cuda":
+            raise DeviceError("CUDA was requested, but torch finds no usable CUDA GPU "
+                              "(check the NVIDIA driver). Use --device cpu.")
+        else:
+            dev = torch.device("cpu")
+        path = verify_file(self.model_dir, WEIGHTS, self.meta["sha256"])
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net = build_model(len(self.classes))
+            net.load_state_dict(state)
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"The weights in {path} do not fit this model: {exc}") from exc
+        if dev.type == "cuda":
+            # Full fp32 convolutions: the GPU must make the same calls as the CPU build.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        self._torch = torch
+        self._net = LogitsFeaturesCam(net).eval().to(dev)
+        self._torch_device = dev
+        self.device = dev.type
+        self.device_label = (f"CUDA: {torch.cuda.get_device_name(dev)}" if dev.type == "cuda"
+                             else "CPU: torch")
+
+    # -- running ------------------------------------------------------------------------------
+    @property
+    def info(self) -> dict:
+        return {"name": self.meta["name"], "version": self.meta["version"],
+                "sha256": self.meta["sha256"], "classes": self.classes,
+                "input_size": self.preprocess_config.input_size, "temperature": self.temperature,
+                "low_confidence_threshold": self.low_confidence_threshold,
+                "backend": self.backend, "device": self.device_label,
+                "metrics": {k: self.meta.get("metrics", {}).get(k)
+                            for k in ("accuracy", "macro_f1", "ece", "n")}}
+
+    def preprocess(self, images: list[np.ndarray]) -> np.ndarray:
+        return preprocess(images, self.preprocess_config)
+
+    def run_preprocessed(self, x: np.ndarray, with_cam: bool = False) -> Predictions:
+        """x: float32 NCHW from ``preprocess``. Returns calibrated probabilities (and CAMs)."""
+        logits, cams = [], []
+        with self._lock:
+            for i in range(0, len(x), self.batch_size):
+                lo, cam = self._forward(x[i:i + self.batch_size], with_cam)
+                logits.append(lo)
+                if with_cam:
+                    cams.append(cam)
+        if not logits:
+            return Predictions(np.zeros((0, len(self.classes))), None)
+        probs = softmax(np.concatenate(logits), self.temperature)
+        return Predictions(probs, np.concatenate(cams) if with_cam else None)
+
+    def predict(self, images: list[np.ndarray], with_cam: bool = False) -> Predictions:
+        return self.run_preprocessed(self.preprocess(images), with_cam)
+
+    def _forward(self, xb: np.ndarray, with_cam: bool):
+        if self.backend == "onnx":
+            names = ["logits", "cam"] if with_cam else ["logits"]
+            out = self._session.run(names, {"input": np.ascontiguousarray(xb, np.float32)})
+            return out[0], (out[1] if with_cam else None)
+        torch = self._torch
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(xb, np.float32)).to(self._torch_device)
+            logits, _, cam = self._net(t)
+            return logits.float().cpu().numpy(), (cam.float().cpu().numpy() if with_cam else None)
+
+    def label(self, class_id: str) -> str:
+        return self.display_names.get(class_id, class_id)
+
+
+def normalise_cam(cam: np.ndarray) -> np.ndarray:
+    """One class's raw activation map -> [0, 1] float32 (positive evidence only)."""
+    cam = np.maximum(np.asarray(cam, np.float32), 0)
+    top = float(cam.max())
+    return cam / top if top > 0 else cam

@@ -1,0 +1,102 @@
+"""MODEL_CARD.md rendered from model.json, so the card can never disagree with the numbers."""
+
+from __future__ import annotations
+
+CREDIT = ("Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hosseini A., "
+          "\"Acute Lymphoblastic Leukemia (ALL) image dataset\", Kaggle 2021, "
+          "DOI 10.34740/KAGGLE/DSV/2175623; Ghaderzadeh M. et al., \"A fast and efficient CNN model "
+          "for B-ALL diagnosis and its subtypes classification using peripheral blood smear images\", "
+          "Int J Intell Syst 37 (2022) 5113-5133, DOI 10.1002/int.22753.")
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def render_model_card(meta: dict) -> str:
+    m = meta["metrics"]
+    t = meta["training"]
+    classes = meta["classes"]
+    names = meta["display_names"]
+    lines = [
+        f"# Model card: {meta['name']} {meta['version']}",
+        "",
+        "**For research use only. Not for use in diagnostic procedures.**",
+        "",
+        "## Intended use",
+        "Per-image classification of stained peripheral blood smear fields (100x objective, the whole "
+        "field as one image) into B-lineage ALL subtypes, as a second reader for a trained technician "
+        "who reviews every call. It does not detect leukemia in general, does not classify single "
+        "cells, and must not be used for diagnosis or treatment decisions.",
+        "",
+        "| class id | display name |", "| --- | --- |",
+        *[f"| {c} | {names[c]} |" for c in classes],
+        "",
+        "## Model",
+        f"- Architecture: torchvision MobileNetV2 (width 1.0), dropout 0.2, {len(classes)}-class head, "
+        f"trained from {'scratch' if t.get('init') in (None, 'none') else t.get('init')}; "
+        "no downloaded weights.",
+        f"- Input: RGB field resized to {meta['input_size']}x{meta['input_size']} "
+        f"(cv2.INTER_AREA), mean {[round(v, 4) for v in meta['mean']]}, std "
+        f"{[round(v, 4) for v in meta['std']]}.",
+        f"- Calibration: temperature scaling, T = {meta['temperature']:.3f} (fitted on the validation split).",
+        f"- Low-confidence flag below {meta['low_confidence_threshold']:.2f} calibrated confidence "
+        "(the lowest threshold at which calls above it were >= 99.5% correct on validation).",
+        f"- Files: weights.pt sha256 `{meta['sha256']}`; model.onnx sha256 `{meta.get('onnx_sha256', '')}` "
+        "(outputs: logits, last feature map, class activation maps).",
+        "",
+        "## Data",
+        f"Development part of the Taleqani Hospital ALL data set: {t['data']['n_unique']} unique images "
+        f"after dropping {t['data']['duplicates_dropped']} byte-identical duplicates "
+        f"(file-list sha256 `{t['data']['file_list_sha256'][:16]}…`).",
+        "",
+        "| class | train | validation |", "| --- | --- | --- |",
+        *[f"| {c} | {v['train']} | {v['val']} |" for c, v in t["data"]["counts"].items()],
+        "",
+        f"Credit: {CREDIT}",
+        "",
+        "## Split protocol and why",
+        "Consecutive file numbers come from the same smear, so a random image split leaks near-copies "
+        "into validation (a from-scratch MobileNetV2 scores 100% on a random split). Validation "
+        f"therefore takes {t['split']['val_fraction']:.0%} of each class as whole contiguous blocks of "
+        f"file numbers ({t['split']['n_blocks']} blocks per class, seed {t['split']['seed']}); "
+        f"{t['split']['gap']} training images on each side of a validation block are left out, and "
+        "byte-identical files always stay on one side. The split is in split.json of the training run.",
+        "",
+        "Validation blocks (file numbers): " + "; ".join(
+            f"{c} {', '.join(f'{a}-{b}' for a, b in v['val_numbers'])}"
+            for c, v in t["split"]["classes"].items()),
+        "",
+        "## Metrics (validation split)",
+        f"- n = {m['n']}; accuracy {_pct(m['accuracy'])}; macro-F1 {_pct(m['macro_f1'])}",
+        f"- ECE (15 bins): {m['ece_before_calibration']:.4f} before, {m['ece_after_calibration']:.4f} "
+        "after temperature scaling",
+        "",
+        "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |",
+        *[f"| {c} | {_pct(v['precision'])} | {_pct(v['recall'])} | {_pct(v['f1'])} | {v['support']} |"
+          for c, v in m["per_class"].items()],
+        "",
+        "Confusion matrix (rows true, columns predicted; order " + ", ".join(classes) + "): "
+        + str(m["confusion_matrix"]) + ". See confusion_matrix.png and training_curve.png.",
+        "",
+        "## How it was trained",
+        f"- Command: `{t['command']}`",
+        f"- Device: {t['device']}; {t['minutes']} min; {t['epochs_run']} epochs run, best epoch "
+        f"{t['best_epoch']}; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
+        "smoothing 0.05; augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
+        "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal).",
+        f"- Seed {meta['seed']}; versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+        f"- Created {meta['created']}",
+        "",
+        "## Limits",
+        "- One hospital, one staining protocol, one camera and microscope: other labs' stains, "
+        "magnifications or cameras can shift the colours and break the model silently. Validate on "
+        "your own labelled images (labapp-eval) and retrain (labapp-train --init) before relying on it.",
+        "- Labels are per image (per patient, confirmed by flow cytometry), not per cell.",
+        "- Validation blocks come from the same patients' smears as training in part; the independent "
+        "held-out test block of the data set was never seen here, and figures on it may be lower.",
+        "- Images that do not look like a stained smear field are flagged out of scope by the "
+        "application, not by this model; the model always outputs one of its classes.",
+        "",
+    ]
+    return "\n".join(lines)

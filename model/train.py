@@ -1,0 +1,327 @@
+"""``labapp-train``: train or retrain the MobileNetV2 ALL-subtype classifier and export a model dir.
+
+Recipe (torchvision reference style): AdamW, linear warm-up then cosine decay, label smoothing,
+early stopping on validation macro-F1 (ties broken by validation NLL), best checkpoint kept,
+temperature fitted on the validation split, then export (``model.export``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .classes import CLASS_IDS, DISPLAY_NAMES
+from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
+                   scan_folder_dataset)
+from .errors import DataError, DeviceError, ModelError
+from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
+from .preprocessing import PreprocessConfig, preprocess, resize_field
+
+STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
+
+
+@dataclass
+class TrainConfig:
+    data_dirs: list[str]
+    out: str
+    epochs: int = 60
+    img_size: int = 160
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.05
+    warmup_epochs: int = 2
+    patience: int = 15
+    device: str = "auto"
+    seed: int = 0
+    init: str = "none"
+    new_head: bool = False
+    resume: bool = False
+    val_fraction: float = 0.2
+    val_blocks: int = 10
+    gap: int = 2
+    max_minutes: float | None = None
+    name: str = "mobilenetv2-all"
+    version: str = "1.0.0"
+    threads: int | None = None
+    command: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def pick_device(requested: str):
+    import torch
+    if requested == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if requested == "cuda":
+        raise DeviceError("CUDA was requested but no CUDA GPU is available to torch. "
+                          "Use --device cpu or auto.")
+    return torch.device("cpu")
+
+
+def _load_store(samples: list[Sample], store_size: int) -> np.ndarray:
+    out = np.empty((len(samples), store_size, store_size, 3), np.uint8)
+    for i, s in enumerate(samples):
+        out[i] = resize_field(read_rgb(s.path), store_size)
+    return out
+
+
+def _collect(cfg: TrainConfig, init_classes: tuple[str, ...] | None):
+    known = init_classes if (init_classes and not cfg.new_head) else CLASS_IDS
+    samples: list[Sample] = []
+    for d in cfg.data_dirs:
+        samples += scan_folder_dataset(Path(d), known, allow_new_classes=cfg.new_head or init_classes is None)
+    samples, dropped = deduplicate(samples)
+    found = tuple(c for c in known if any(s.class_id == c for s in samples)) + tuple(
+        sorted({s.class_id for s in samples} - set(known)))
+    if init_classes and not cfg.new_head and set(found) - set(init_classes):
+        raise DataError(f"The data has classes {sorted(set(found) - set(init_classes))} that the "
+                        f"starting model does not know. Use --new-head to train a new head.")
+    classes = tuple(init_classes) if (init_classes and not cfg.new_head) else found
+    if len(classes) < 2:
+        raise DataError("Training needs images of at least two classes.")
+    return samples, dropped, classes
+
+
+def _evaluate_logits(net, x_val: np.ndarray, device, batch: int = 128) -> np.ndarray:
+    import torch
+    net.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(x_val), batch):
+            xb = torch.from_numpy(x_val[i:i + batch]).to(device).contiguous(memory_format=torch.channels_last)
+            outs.append(net(xb).float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _progress(iterable, total: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty())
+
+
+def train(cfg: TrainConfig) -> Path:
+    import torch
+    import torch.nn.functional as F
+
+    from .architecture import build_model, load_init_weights
+    from .augment import AugmentConfig, augment_batch
+    from .metrics import classification_report, softmax
+
+    t_start = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+    init_classes = None
+    if cfg.init not in ("none", ""):
+        init_json = Path(cfg.init) / "model.json" if Path(cfg.init).is_dir() else None
+        if init_json and init_json.exists():
+            init_classes = tuple(read_model_json(Path(cfg.init))["classes"])
+
+    samples, dropped, classes = _collect(cfg, init_classes)
+    train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks, cfg.seed, cfg.gap)
+    if not train_s or not val_s:
+        raise DataError("Too few images for a training/validation split (need a few per class).")
+    atomic_write_json(out / "split.json", split)
+    cls_index = {c: i for i, c in enumerate(classes)}
+    log(f"{len(samples)} unique images ({len(dropped)} duplicates dropped); "
+        f"train {len(train_s)}, validation {len(val_s)}; classes {', '.join(classes)}; device {device}")
+
+    store_size = int(round(cfg.img_size * STORE_FACTOR))
+    x_store = _load_store(train_s, store_size)
+    y_train = np.array([cls_index[s.class_id] for s in train_s])
+    mean = tuple(float(v) for v in (x_store.reshape(-1, 3).mean(0) / 255.0))
+    std = tuple(float(v) for v in (x_store.reshape(-1, 3).std(0) / 255.0))
+    pre = PreprocessConfig(cfg.img_size, mean, std)
+    if init_classes is not None and not cfg.new_head:
+        pre = PreprocessConfig(cfg.img_size, *[tuple(read_model_json(Path(cfg.init))[k]) for k in ("mean", "std")])
+    x_val = preprocess([read_rgb(s.path) for s in val_s], pre)
+    y_val = np.array([cls_index[s.class_id] for s in val_s])
+
+    net = build_model(len(classes))
+    if init_classes is not None or cfg.init not in ("none", ""):
+        skipped = load_init_weights(net, Path(cfg.init), new_head=cfg.new_head)
+        log(f"started from {cfg.init}" + (f" (new head; skipped {len(skipped)} tensors)" if skipped else ""))
+    net = net.to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train_s) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    g = torch.Generator().manual_seed(cfg.seed)
+    mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
+    aug = AugmentConfig()
+
+    state = {"epoch": 0, "history": [], "best": None, "step": 0}
+    ckpt_path = out / "checkpoint_last.pt"
+    if cfg.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        g.set_state(ck["generator"])
+        state = ck["state"]
+        log(f"resumed after epoch {state['epoch']}")
+
+    bad_epochs = 0 if state["best"] is None else state["epoch"] - state["best"]["epoch"]
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        net.train()
+        t0 = time.time()
+        perm = torch.randperm(len(train_s), generator=g).numpy()
+        losses = []
+        for b in _progress(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch}/{cfg.epochs}"):
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            xb = augment_batch(torch.from_numpy(x_store[idx]), cfg.img_size, mean_t, std_t, aug, g).to(device)
+            yb = torch.from_numpy(y_train[idx]).to(device)
+            for pg in opt.param_groups:
+                pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
+            loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            state["step"] += 1
+        logits = _evaluate_logits(net, x_val, device)
+        rep = classification_report(y_val, softmax(logits), list(classes))
+        probs = softmax(logits)
+        val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_accuracy": rep["accuracy"],
+               "val_macro_f1": rep["macro_f1"], "val_nll": val_nll, "seconds": time.time() - t0}
+        state["history"].append(row)
+        best = state["best"]
+        if best is None or (rep["macro_f1"], -val_nll) > (best["val_macro_f1"], -best["val_nll"]):
+            state["best"] = dict(row)
+            buf = _state_bytes({k: v.detach().cpu() for k, v in net.state_dict().items()})
+            atomic_write_bytes(out / "best.pt", buf)
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        state["epoch"] = epoch
+        atomic_write_bytes(ckpt_path, _state_bytes({"model": net.state_dict(), "optimizer": opt.state_dict(),
+                                                    "generator": g.get_state(), "state": state}))
+        log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  val acc {rep['accuracy']:.4f}  "
+            f"macro-F1 {rep['macro_f1']:.4f}  nll {val_nll:.4f}  ({row['seconds']:.0f}s)"
+            + ("  *" if bad_epochs == 0 else ""))
+        if bad_epochs >= cfg.patience:
+            log(f"early stop: no better validation macro-F1 for {cfg.patience} epochs")
+            break
+        if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
+            log(f"stopping: time budget of {cfg.max_minutes} min used")
+            break
+
+    run = {
+        "config": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
+        "classes": list(classes), "preprocess": pre.to_json(), "history": state["history"],
+        "best": state["best"], "device": str(device) if device.type == "cpu" else
+        f"cuda ({torch.cuda.get_device_name(0)})", "seconds": time.time() - t_start,
+        "data": {
+            "dirs": [str(Path(d).resolve().name) for d in cfg.data_dirs],
+            "counts": {c: {"train": sum(s.class_id == c for s in train_s),
+                           "val": sum(s.class_id == c for s in val_s)} for c in classes},
+            "duplicates_dropped": len(dropped), "n_unique": len(samples),
+            "file_list_sha256": file_list_hash(samples),
+        },
+        "split": {k: v for k, v in split.items() if k not in ("train", "val")},
+        "platform": platform.platform(), "python": platform.python_version(),
+    }
+    atomic_write_json(out / "run.json", run)
+    from .export import export_from_run
+    model_dir = export_from_run(out, val_s, y_val, x_val)
+    log(f"model dir written: {model_dir}")
+    return model_dir
+
+
+def _state_bytes(obj) -> bytes:
+    import io
+
+    import torch
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labapp-train", description=(
+        "Train (or retrain) the ALL-subtype classifier on folders with one sub-folder per class, "
+        "and write a model dir that labapp and labapp-batch accept with --model."))
+    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+                   help="class folders (Benign, Early, Pre, Pro or display names); several are mixed, "
+                        "e.g. a lab's own images plus the original data")
+    p.add_argument("--out", required=True, help="output folder (run files + model/)")
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--img-size", type=int, default=160)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default="none",
+                   help="'none' (from scratch) or a local checkpoint / model dir to start from")
+    p.add_argument("--new-head", action="store_true",
+                   help="allow a different class set than the starting model (new classifier head)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-blocks", type=int, default=10, help="contiguous blocks per class")
+    p.add_argument("--gap", type=int, default=2, help="training images left out beside each validation block")
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this much time, keep the best")
+    p.add_argument("--name", default="mobilenetv2-all")
+    p.add_argument("--model-version", dest="version", default="1.0.0")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = TrainConfig(**vars(args))
+    cfg.command = "labapp-train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("labapp-train needs torch and torchvision: pip install '.[train]'", file=sys.stderr)
+        return 2
+    try:
+        train(cfg)
+    except ModelError as exc:
+        print(f"labapp-train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("labapp-train: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
