@@ -1,0 +1,164 @@
+"""DDL and migrations of the case database, versioned with ``PRAGMA user_version``.
+
+* v1: cases (patient, sample, physician, lab snapshot, technician, sign-off), images (file
+  identity + every field of ``ImageResult.to_row()`` + the review decision) and the audit log.
+* v2: reviewer columns (four-eyes sign-off), the amendments table and the search indexes.
+
+A migration is a list of statements run in one transaction together with the new
+``user_version``, so a crash mid-migration leaves the old version intact. Before migrating an
+existing database a copy is saved next to it (``<name>.schema-v<N>.bak``). Add a v3 by writing
+``_V3`` and appending it to ``MIGRATIONS``; never edit a released step.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from .errors import CaseStoreError
+
+SCHEMA_V1: tuple[str, ...] = (
+    """CREATE TABLE cases (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        patient_id TEXT NOT NULL DEFAULT '',
+        patient_name TEXT NOT NULL DEFAULT '',
+        patient_birth_date TEXT,
+        patient_sex TEXT NOT NULL DEFAULT '',
+        sample_id TEXT NOT NULL DEFAULT '',
+        specimen TEXT NOT NULL DEFAULT '',
+        collected_on TEXT,
+        received_on TEXT,
+        physician TEXT NOT NULL DEFAULT '',
+        lab_name TEXT NOT NULL DEFAULT '',
+        lab_address TEXT NOT NULL DEFAULT '',
+        lab_logo_path TEXT,
+        technician TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'open',
+        signed_by TEXT,
+        signed_at TEXT
+    )""",
+    """CREATE TABLE images (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        sha256 TEXT,
+        width INTEGER,
+        height INTEGER,
+        file_size INTEGER,
+        added_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        prediction TEXT,
+        confidence REAL,
+        probabilities TEXT NOT NULL DEFAULT '{}',
+        cells INTEGER,
+        flags TEXT NOT NULL DEFAULT '[]',
+        segmentation TEXT NOT NULL DEFAULT '{}',
+        model TEXT NOT NULL DEFAULT '{}',
+        model_name TEXT,
+        model_version TEXT,
+        model_sha256 TEXT,
+        device TEXT,
+        analysed_at TEXT,
+        decision TEXT NOT NULL DEFAULT 'pending'
+            CHECK (decision IN ('pending', 'accepted', 'overridden')),
+        override_class TEXT,
+        decision_reason TEXT,
+        decided_by TEXT,
+        decided_at TEXT,
+        CHECK (decision != 'overridden'
+               OR (override_class IS NOT NULL AND length(trim(coalesce(decision_reason, ''))) > 0))
+    )""",
+    "CREATE INDEX images_case ON images(case_id)",
+    """CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        field TEXT,
+        image_id INTEGER,
+        old TEXT,
+        new TEXT,
+        reason TEXT
+    )""",
+    "CREATE INDEX audit_case ON audit(case_id)",
+)
+
+_V2: tuple[str, ...] = (
+    "ALTER TABLE cases ADD COLUMN reviewer TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE cases ADD COLUMN reviewer_signed_by TEXT",
+    "ALTER TABLE cases ADD COLUMN reviewer_signed_at TEXT",
+    """CREATE TABLE amendments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+        changes TEXT NOT NULL
+    )""",
+    "CREATE INDEX amendments_case ON amendments(case_id)",
+    "CREATE INDEX cases_patient ON cases(patient_id)",
+    "CREATE INDEX cases_sample ON cases(sample_id)",
+)
+
+# MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (SCHEMA_V1, _V2)
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
+    """Bring the database to CURRENT_VERSION; returns the version it had before.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``): each step runs in its own
+    explicit ``BEGIN IMMEDIATE`` transaction.
+    """
+    start = schema_version(conn)
+    if start > CURRENT_VERSION:
+        raise CaseStoreError(
+            f"The case database was written by a newer version of the software (schema {start}; "
+            f"this version reads up to {CURRENT_VERSION}). Update the software to open it.")
+    if start == 0 and _has_tables(conn):
+        raise CaseStoreError("The file is an SQLite database but not a case database of this "
+                             "software; choose another data folder.")
+    if 0 < start < CURRENT_VERSION and db_path is not None:
+        _backup(conn, db_path.with_name(f"{db_path.name}.schema-v{start}.bak"))
+    for version in range(start + 1, CURRENT_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            if schema_version(conn) >= version:
+                conn.execute("COMMIT")
+                continue
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return start
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+    return bool(row[0])
+
+
+def _backup(conn: sqlite3.Connection, target: Path) -> None:
+    if target.exists():
+        return  # an earlier, interrupted migration already saved the original
+    if os.name == "posix":
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    dest = sqlite3.connect(target)
+    try:
+        conn.backup(dest)
+    finally:
+        dest.close()
