@@ -102,16 +102,17 @@ def block_split(samples: list[Sample], val_fraction: float = 0.2, n_blocks: int 
         n_val_blocks = max(1, int(round(val_fraction * k))) if n >= 2 else 0
         bounds = np.linspace(0, n, k + 1).round().astype(int)
         val_blocks = set(rng.choice(k, size=n_val_blocks, replace=False).tolist()) if n_val_blocks else set()
-        side_of_hash: dict[str, str] = {}
         block_of = np.searchsorted(bounds, np.arange(n), side="right") - 1
-        in_val = np.array([block_of[i] in val_blocks for i in range(n)])
+        in_block = [block_of[i] in val_blocks for i in range(n)]
+        # A file goes wherever the first copy of its content went.
+        side_of_hash: dict[str, bool] = {}
+        in_val = np.array([side_of_hash.setdefault(s.sha256, in_block[i]) for i, s in enumerate(items)])
         # Guard band: training items within `gap` positions of a validation item are dropped.
         near_val = np.zeros(n, bool)
         for i in np.flatnonzero(in_val):
             near_val[max(0, i - gap): i + gap + 1] = True
         for i, s in enumerate(items):
-            side = side_of_hash.setdefault(s.sha256, "val" if in_val[i] else "train")
-            if side == "val":
+            if in_val[i]:
                 val.append(s)
             elif not near_val[i]:
                 train.append(s)

@@ -1,0 +1,64 @@
+"""Shared fixtures for tests that need a model dir or a small labelled folder of real images.
+
+``model_dir``: the bundled model when present (fast, no training), else a tiny model trained
+once per session on a few real images. ``tiny_dataset``: 8 real images per class, symlinked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path:
+    env = os.environ.get("LABAPP_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "all-taleqani"
+
+
+def _need_data() -> Path:
+    root = _data_root() / "Original"
+    if not root.is_dir():
+        pytest.skip("../shared/data/all-taleqani not found; real-image tests need the data set")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """8 images per class, copied from spread-out file numbers of the real data set."""
+    src = _need_data()
+    dst = tmp_path_factory.mktemp("tiny_dataset")
+    for cls in ("Benign", "Early", "Pre", "Pro"):
+        files = sorted((src / cls).glob("*.jpg"))
+        (dst / cls).mkdir()
+        for f in files[:: max(1, len(files) // 8)][:8]:
+            shutil.copy(f, dst / cls / f.name)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model(tiny_dataset, tmp_path_factory) -> Path:
+    """A one-epoch, 64 px model dir trained on ``tiny_dataset`` (a few seconds on the CPU)."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed; training tests need the [train] extra")
+    from model.train import main as train_main
+    out = tmp_path_factory.mktemp("tiny_run")
+    rc = train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "64",
+                     "--batch-size", "8", "--threads", "2"])
+    assert rc == 0
+    return out / "model"
+
+
+@pytest.fixture(scope="session")
+def model_dir(request) -> Path:
+    from model.errors import ModelLoadError
+    from model.modeldir import default_model_dir
+    try:
+        return default_model_dir()
+    except ModelLoadError:
+        return request.getfixturevalue("tiny_trained_model")

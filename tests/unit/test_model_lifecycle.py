@@ -1,0 +1,158 @@
+"""Train -> export -> load -> evaluate on real images, and the integrity checks of a model dir."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from model.errors import DataError, DeviceError, ModelLoadError
+from model.inference import InferenceEngine
+
+pytestmark = pytest.mark.data
+
+
+def test_one_epoch_training_gives_a_loadable_model_dir(tiny_trained_model):
+    d = tiny_trained_model
+    for name in ("weights.pt", "model.onnx", "model.json", "MODEL_CARD.md",
+                 "confusion_matrix.png", "training_curve.png"):
+        assert (d / name).is_file(), name
+    meta = json.loads((d / "model.json").read_text())
+    for key in ("name", "version", "arch", "classes", "display_names", "input_size", "mean", "std",
+                "temperature", "sha256", "metrics", "training", "seed", "versions", "created"):
+        assert key in meta
+    assert meta["classes"] == ["Benign", "Early", "Pre", "Pro"]
+    assert meta["metrics"]["n"] > 0 and "ece_before_calibration" in meta["metrics"]
+    assert meta["training"]["data"]["file_list_sha256"]
+    assert "research use only" in (d / "MODEL_CARD.md").read_text().lower()
+    # the split is written out with the run
+    split = json.loads((d.parent / "split.json").read_text())
+    assert split["val"] and split["train"] and not set(split["val"]) & set(split["train"])
+    import torch
+    state = torch.load(d / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    engine = InferenceEngine(d, device="cpu")
+    assert engine.device_label == "CPU: ONNX Runtime"
+
+
+def test_torch_and_onnx_agree(model_dir, tiny_dataset):
+    from model.data import read_rgb
+    images = [read_rgb(p) for p in sorted(tiny_dataset.rglob("*.jpg"))]
+    onnx = InferenceEngine(model_dir, device="cpu")
+    torch_cpu = InferenceEngine(model_dir, device="cpu", backend="torch")
+    a = onnx.predict(images, with_cam=True)
+    b = torch_cpu.predict(images, with_cam=True)
+    assert np.abs(a.probabilities - b.probabilities).max() <= 1e-4
+    assert (a.probabilities.argmax(1) == b.probabilities.argmax(1)).all()
+    assert np.allclose(a.cams, b.cams, atol=1e-3 * max(1.0, float(np.abs(b.cams).max())))
+    assert np.allclose(a.probabilities.sum(1), 1.0)
+
+
+def test_evaluate_writes_json_with_contract_keys(model_dir, tiny_dataset, tmp_path):
+    from model.evaluate import main
+    out = tmp_path / "eval.json"
+    assert main([str(tiny_dataset), "--model", str(model_dir), "--device", "cpu", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    for key in ("accuracy", "macro_f1", "ece", "n", "per_class", "confusion_matrix", "classes"):
+        assert key in rep
+    assert rep["n"] == 32
+    assert sum(map(sum, rep["confusion_matrix"])) == 32
+    assert set(rep["per_class"]) == {"Benign", "Early", "Pre", "Pro"}
+    assert all(v["support"] == 8 for v in rep["per_class"].values())
+
+
+def test_display_name_folders_are_accepted(model_dir, tiny_dataset, tmp_path):
+    from model.evaluate import evaluate_folder
+    renamed = tmp_path / "lab"
+    for src, name in (("Benign", "benign (hematogones)"), ("Pro", "PRO-B ALL")):
+        shutil.copytree(tiny_dataset / src, renamed / name)
+    rep = evaluate_folder(InferenceEngine(model_dir, device="cpu"), renamed)
+    assert rep["per_class"]["Benign"]["support"] == 8 and rep["per_class"]["Pro"]["support"] == 8
+
+
+def _copy_model(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_changed_onnx_file_is_refused(model_dir, tmp_path):
+    d = _copy_model(model_dir, tmp_path / "m")
+    data = bytearray((d / "model.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (d / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="checksum"):
+        InferenceEngine(d, device="cpu")
+
+
+def test_changed_weights_file_is_refused(model_dir, tmp_path):
+    d = _copy_model(model_dir, tmp_path / "m")
+    data = bytearray((d / "weights.pt").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "weights.pt").write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="checksum"):
+        InferenceEngine(d, device="cpu", backend="torch")
+
+
+def test_missing_model_files_are_clear_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        InferenceEngine(tmp_path / "nope", device="cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="model.json is missing"):
+        InferenceEngine(tmp_path / "empty", device="cpu")
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(model_dir):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(DeviceError, match="CUDA"):
+        InferenceEngine(model_dir, device="cuda")
+
+
+def test_auto_device_on_a_cpu_machine_uses_onnx_runtime(model_dir):
+    engine = InferenceEngine(model_dir, device="auto")
+    import torch
+    if not torch.cuda.is_available():
+        assert engine.backend == "onnx" and engine.device_label == "CPU: ONNX Runtime"
+
+
+def test_importing_the_engine_and_cpu_inference_do_not_import_torch(model_dir):
+    code = (
+        "import sys, numpy as np\n"
+        "from model.inference import InferenceEngine\n"
+        "assert 'torch' not in sys.modules\n"
+        f"e = InferenceEngine({str(model_dir)!r}, device='cpu')\n"
+        "e.predict([np.zeros((224, 224, 3), np.uint8)])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cpu_inference_works_without_torch_installed(model_dir, tmp_path):
+    """Simulate the clinic build: torch cannot be imported at all."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('torch is not part of this build')\n")
+    code = (
+        "import sys, numpy as np, importlib.util\n"
+        f"sys.path.insert(0, {str(blocker)!r})\n"
+        "import model.inference as mi\n"
+        "mi.torch_available = lambda: False\n"
+        f"e = mi.InferenceEngine({str(model_dir)!r}, device='auto')\n"
+        "p = e.predict([np.full((224, 224, 3), 200, np.uint8)]).probabilities\n"
+        "assert e.backend == 'onnx' and abs(p.sum() - 1) < 1e-5\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_retraining_with_a_new_class_needs_new_head(tiny_trained_model, tiny_dataset, tmp_path):
+    from model.train import TrainConfig, train
+    lab = tmp_path / "lab"
+    shutil.copytree(tiny_dataset / "Benign", lab / "Benign")
+    shutil.copytree(tiny_dataset / "Pro", lab / "Plasma cells")
+    cfg = TrainConfig(data_dirs=[str(lab)], out=str(tmp_path / "run"), epochs=1, img_size=64,
+                      batch_size=8, init=str(tiny_trained_model))
+    with pytest.raises(DataError, match="new-head"):
+        train(cfg)
