@@ -1,0 +1,138 @@
+"""Throughput benchmark: end-to-end pipeline vs the model-only ceiling vs a naive torch loop.
+
+Run:  .venv/bin/python bench/throughput.py [--n 652] [--memory-n 5000] [--record]
+
+In one run, on the same images (a folder of N real fields taken evenly from the four classes):
+1. end-to-end: ``labapp-batch FOLDER --out TMP --device cpu`` as a fresh process, start-up
+   included (python, imports, model load, decode, segmentation, scope check, inference, files);
+2. ceiling: ONNX Runtime alone on the same model, on already preprocessed tensors, batch 32;
+3. naive: the approach of the project this one starts from: per image, PIL open, transform,
+   torch eager forward one image at a time;
+4. memory: peak RSS of ``labapp-batch`` on ``--memory-n`` images (the same files repeated).
+With --record the table is appended to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = Path(os.environ.get("LABAPP_DATA_DIR", REPO.parent / "shared/data/all-taleqani")) / "Original"
+
+
+def pick_images(n: int) -> list[Path]:
+    per = {c: sorted((DATA / c).glob("*.jpg")) for c in ("Benign", "Early", "Pre", "Pro")}
+    out = []
+    for files in per.values():
+        step = max(1, len(files) // (n // 4 + 1))
+        out += files[::step][: n // 4]
+    return out[:n]
+
+
+def make_folder(images: list[Path], n: int, root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        src = images[i % len(images)]
+        (root / f"{i:05d}-{src.name}").symlink_to(src)
+    return root
+
+
+def run_batch(folder: Path, out: Path) -> tuple[float, int]:
+    cmd = [sys.executable, "-m", "lab_app.cli", str(folder), "--out", str(out), "--device", "cpu", "--quiet"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=REPO)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, peak_kb
+
+
+def onnx_ceiling(model_dir: Path, images: list[Path]) -> float:
+    from model.data import read_rgb
+    from model.inference import InferenceEngine
+    engine = InferenceEngine(model_dir, device="cpu")
+    x = engine.preprocess([read_rgb(p) for p in images])
+    engine.run_preprocessed(x[:64])  # warm-up
+    t0 = time.perf_counter()
+    engine.run_preprocessed(x)
+    return len(x) / (time.perf_counter() - t0)
+
+
+def naive_torch(model_dir: Path, images: list[Path], limit: int = 200) -> float:
+    import torch
+    from PIL import Image
+
+    from model.architecture import build_model
+    from model.modeldir import read_model_json
+    meta = read_model_json(model_dir)
+    net = build_model(len(meta["classes"]))
+    net.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True))
+    net.eval()
+    mean = torch.tensor(meta["mean"]).view(3, 1, 1)
+    std = torch.tensor(meta["std"]).view(3, 1, 1)
+    size = meta["input_size"]
+    sel = images[:limit]
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for p in sel:
+            im = Image.open(p).convert("RGB").resize((size, size))
+            t = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
+            net(((t - mean) / std)[None]).softmax(1)
+    return len(sel) / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=652)
+    ap.add_argument("--memory-n", type=int, default=5000)
+    ap.add_argument("--record", action="store_true")
+    args = ap.parse_args()
+    from model.modeldir import default_model_dir
+    model_dir = default_model_dir()
+    images = pick_images(args.n)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder = make_folder(images, args.n, tmp / "in")
+        run_batch(make_folder(images, 32, tmp / "warm"), tmp / "warm-out")  # warm the file cache
+        e2e_wall, _ = run_batch(folder, tmp / "out")
+        e2e = args.n / e2e_wall
+        import json
+        timing = json.loads((tmp / "out" / "results.json").read_text())["timing"]
+        ceiling = onnx_ceiling(model_dir, images)
+        naive = naive_torch(model_dir, images)
+        mem_folder = make_folder(images, args.memory_n, tmp / "mem")
+        mem_wall, peak_kb = run_batch(mem_folder, tmp / "mem-out")
+    peak_mb = peak_kb / 1024
+    rows = [
+        ("end-to-end labapp-batch, start-up included", f"{e2e:.0f} img/s ({args.n} images in {e2e_wall:.2f} s)"),
+        ("ONNX Runtime alone (model-only ceiling)", f"{ceiling:.0f} img/s"),
+        ("naive per-image torch loop", f"{naive:.0f} img/s"),
+        ("end-to-end / ceiling", f"{e2e / ceiling:.2f} (target >= 0.5)"),
+        ("end-to-end / naive", f"{e2e / naive:.1f}x (target >= 3x)"),
+        (f"peak RSS, {args.memory_n} images", f"{peak_mb:.0f} MB in {mem_wall:.1f} s (target < 1500 MB)"),
+        ("stage times inside the pipeline (s, summed over threads)",
+         ", ".join(f"{k} {v}" for k, v in timing.items())),
+    ]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    text = [f"### Throughput ({time.strftime('%Y-%m-%d')}, {machine}, model {model_dir.name})", "",
+            "| measure | result |", "| --- | --- |", *[f"| {a} | {b} |" for a, b in rows], "",
+            "Command: `.venv/bin/python bench/throughput.py --record`", ""]
+    print("\n".join(text))
+    if args.record:
+        with open(REPO / "bench" / "RESULTS.md", "a", encoding="utf-8") as f:
+            f.write("\n".join(text) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

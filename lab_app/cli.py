@@ -1,0 +1,180 @@
+"""``labapp-batch``: the headless front end of the analysis pipeline (no Qt import).
+
+Exit codes: 0 every input analysed; 3 some inputs failed (each reported); 2 usage error;
+1 the analysis could not run at all (model missing or refused, device unavailable); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+T_PROCESS_START = time.perf_counter()
+
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="labapp-batch",
+        description="Analyse blood smear images (files or folders) with the bundled ALL-subtype "
+                    "classifier and write results.json / results.csv (and a PDF report). "
+                    "For research use only.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--report", action="store_true", help="also create a case and write DIR/report.pdf")
+    case = p.add_argument_group("case details (with --report)")
+    case.add_argument("--patient-id")
+    case.add_argument("--patient-name")
+    case.add_argument("--patient-dob", metavar="YYYY-MM-DD")
+    case.add_argument("--patient-sex", choices=["F", "M", "X", "U"])
+    case.add_argument("--sample-id")
+    case.add_argument("--specimen")
+    case.add_argument("--collected", metavar="YYYY-MM-DD")
+    case.add_argument("--received", metavar="YYYY-MM-DD")
+    case.add_argument("--physician")
+    case.add_argument("--technician")
+    case.add_argument("--page-size", choices=["A4", "Letter"], default=None)
+    case.add_argument("--db", metavar="FILE", help="case database (default: the user's data folder)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--segmentation", choices=["default", "dataset"], default="default",
+                   help="segmentation preset (default works on every stain in the data)")
+    p.add_argument("--save-masks", action="store_true", help="write DIR/masks/<input stem>.png (0/255)")
+    p.add_argument("--model", metavar="DIR", help="model dir (default: the bundled model)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="low-confidence threshold (default: the model card's)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted batch in DIR instead of starting again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def _mask_path(masks_dir: Path, src: Path, used: set[str]) -> Path:
+    stem, n = src.stem, 1
+    name = stem
+    while name.lower() in used:  # two inputs with the same stem in different folders
+        n += 1
+        name = f"{stem}-{n}"
+    used.add(name.lower())
+    return masks_dir / f"{name}.png"
+
+
+def run(args: argparse.Namespace) -> int:
+    # Heavy imports after argument parsing, so --help and usage errors are instant.
+    import cv2
+
+    from model.errors import ModelError
+    from model.inference import InferenceEngine
+
+    from .cli_progress import ProgressBar
+    from .core.atomic import atomic_write_bytes
+    from .core.errors import LabAppError
+    from .core.imaging import iter_image_paths
+    from .core.pipeline import AnalysisOptions, CancelToken, Finished, ImageAnalysed, Started, analyse
+    from .core.results_io import ResultsWriter
+    from .core.segmentation import preset
+
+    out = Path(args.out)
+    paths = iter_image_paths(args.inputs)
+    if not paths:
+        print("labapp-batch: no images found in the given inputs.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.report and not args.patient_id:
+        print("labapp-batch: --report needs --patient-id.", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        engine = InferenceEngine(args.model, device=args.device)
+    except ModelError as exc:
+        print(f"labapp-batch: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    startup_s = time.perf_counter() - T_PROCESS_START
+    seg = preset(args.segmentation)
+    options = AnalysisOptions(segmentation=seg, low_confidence_threshold=args.threshold,
+                              with_cam=args.report, keep_arrays=args.save_masks)
+    done = ResultsWriter.read_journal(out) if args.resume else {}
+    if args.resume and done:
+        # Only reuse rows made with the same model and segmentation.
+        done = {p: r for p, r in done.items() if r.model.get("sha256") == engine.info["sha256"]
+                and r.segmentation == seg.to_json()}
+    elif not args.resume:
+        (out / "results.partial.jsonl").unlink(missing_ok=True)
+    header = {"model": {k: engine.info[k] for k in ("name", "version", "sha256", "input_size",
+                                                    "temperature", "low_confidence_threshold")},
+              "device": engine.device_label, "segmentation": seg.to_json(),
+              "inputs": [str(p) for p in args.inputs]}
+    writer = ResultsWriter(out, header, engine.classes, engine.display_names)
+    masks_dir, used_names = out / "masks", set()
+    bar = ProgressBar(len(paths), stream=None if not args.quiet else _Null())
+    cancel = CancelToken()
+    finished: Finished | None = None
+    results = []
+    try:
+        for ev in analyse(paths, engine, options, cancel, done):
+            if isinstance(ev, ImageAnalysed):
+                writer.add(ev.index, ev.result, from_journal=ev.resumed)
+                if args.save_masks and ev.result.mask is not None:
+                    masks_dir.mkdir(parents=True, exist_ok=True)
+                    ok, png = cv2.imencode(".png", ev.result.mask)
+                    if ok:
+                        atomic_write_bytes(_mask_path(masks_dir, Path(ev.result.path), used_names),
+                                           png.tobytes())
+                ev.result.mask = None  # keep memory flat however many images there are
+                results.append((ev.index, ev.result))
+                bar.update(len(results), sum(r.status != "ok" for _, r in results))
+            elif isinstance(ev, Finished):
+                finished = ev
+            elif isinstance(ev, Started) and not args.quiet:
+                print(f"Analysing {ev.total} images on {ev.device} with {ev.model['name']} "
+                      f"{ev.model['version']}", file=sys.stderr)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        bar.close()
+        writer.close({"interrupted": True}, complete=False)
+        print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in {out}. "
+              f"Run again with --resume to finish.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    bar.close()
+    timing = {"startup_s": round(startup_s, 3), **(finished.timing if finished else {}),
+              "total_s": round(time.perf_counter() - T_PROCESS_START, 3)}
+    writer.close(timing, complete=True)
+    failed = [r for _, r in sorted(results, key=lambda t: t[0]) if r.status != "ok"]
+    for r in failed:
+        print(f"error: {r.path}: {r.error}", file=sys.stderr)
+    if args.report:
+        try:
+            from .batch_report import write_batch_report
+            pdf = write_batch_report(args, out, [r for _, r in sorted(results, key=lambda t: t[0])], engine)
+            if not args.quiet:
+                print(f"Report: {pdf}", file=sys.stderr)
+        except LabAppError as exc:
+            print(f"labapp-batch: the report could not be written: {exc}", file=sys.stderr)
+            return EXIT_FATAL
+    if not args.quiet:
+        flagged = sum(1 for _, r in results if r.status == "ok" and r.flags)
+        print(f"{len(results) - len(failed)} analysed, {len(failed)} failed, {flagged} flagged for "
+              f"review; results in {out}", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+class _Null:
+    def write(self, _):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

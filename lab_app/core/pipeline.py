@@ -1,0 +1,224 @@
+"""The analysis pipeline: one generator that both front ends drive.
+
+``analyse()`` yields ``Started``, then for every input an ``ImageAnalysed`` (in input order) and
+a ``Progress``, then ``Finished``. The CLI prints and saves what it yields; the GUI worker turns
+the events into Qt signals. Cancellation is cooperative through a ``CancelToken``: it is checked
+before each chunk (``chunk_size`` images, well under a second of work), and the images already
+analysed stay valid.
+
+Speed: decoding, the scope check, segmentation and preprocessing of the next chunk run in a thread
+pool while the current chunk is in the model (OpenCV, Pillow and ONNX Runtime release the GIL), so
+the CPU stays busy. At most two chunks are in flight, so memory stays flat for any folder size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.inference import InferenceEngine, normalise_cam
+from model.preprocessing import normalize, resize_field
+
+from .errors import ImageLoadError
+from .imaging import load_rgb
+from .results import (FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE,
+                      ImageResult)
+from .scope import assess_scope
+from .segmentation import SegmentationParams, preset, segment
+
+
+class CancelToken:
+    """Set from any thread; the pipeline stops at the next image boundary."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class AnalysisOptions:
+    segmentation: SegmentationParams = field(default_factory=lambda: preset("default"))
+    low_confidence_threshold: float | None = None   # None: the model card's threshold
+    with_cam: bool = False                           # compute activation maps
+    keep_arrays: bool = False                        # attach mask/cam arrays to results (GUI)
+    chunk_size: int = 32
+    workers: int | None = None                       # preparation threads (default: CPU count)
+
+
+@dataclass
+class Started:
+    total: int
+    device: str
+    model: dict
+
+
+@dataclass
+class ImageAnalysed:
+    index: int
+    result: ImageResult
+    resumed: bool = False
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    path: str
+
+
+@dataclass
+class Finished:
+    done: int
+    total: int
+    failed: int
+    cancelled: bool
+    timing: dict
+
+
+Event = Started | ImageAnalysed | Progress | Finished
+
+
+@dataclass
+class _Prepared:
+    index: int
+    result: ImageResult
+    tensor: np.ndarray | None = None   # (3, S, S) float32, None when not to be classified
+    stage_s: dict = field(default_factory=dict)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: AnalysisOptions) -> _Prepared:
+    """Load, check scope, segment and preprocess one image. Never raises for a bad file."""
+    t0 = time.perf_counter()
+    res = ImageResult(path=str(path), segmentation=opts.segmentation.to_json(),
+                      model={k: engine.info[k] for k in ("name", "version", "sha256")},
+                      device=engine.device_label)
+    try:
+        img = load_rgb(path)
+    except ImageLoadError as exc:
+        res.status, res.error, res.flags = "error", str(exc), [FLAG_LOAD_ERROR]
+        res.analysed_at = _now()
+        return _Prepared(index, res, None, {"load": time.perf_counter() - t0})
+    t1 = time.perf_counter()
+    res.sha256, res.width, res.height = img.sha256, img.width, img.height
+    seg = segment(img.rgb, opts.segmentation)
+    res.cells = seg.count
+    if seg.count == 0:
+        res.flags.append(FLAG_NO_CELLS)
+    scope = assess_scope(img.rgb, seg)
+    if not scope.in_scope:
+        res.flags.append(FLAG_OUT_OF_SCOPE)
+        res.error = scope.reason  # kept as the reason shown beside the flag
+    if opts.keep_arrays:
+        res.mask = seg.mask
+    t2 = time.perf_counter()
+    size = engine.preprocess_config.input_size
+    tensor = normalize(resize_field(img.rgb, size)[None], engine.preprocess_config)[0]
+    t3 = time.perf_counter()
+    return _Prepared(index, res, tensor, {"load": t1 - t0, "segment": t2 - t1, "preprocess": t3 - t2})
+
+
+def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, engine: InferenceEngine,
+            threshold: float, keep_arrays: bool) -> ImageResult:
+    res = prep.result
+    res.probabilities = {c: float(p) for c, p in zip(engine.classes, probs)}
+    top = int(np.argmax(probs))
+    if FLAG_OUT_OF_SCOPE in res.flags:
+        # No confident subtype for something that is not a smear field.
+        res.prediction, res.confidence = None, None
+    else:
+        res.prediction, res.confidence = engine.classes[top], float(probs[top])
+        if res.confidence < threshold:
+            res.flags.append(FLAG_LOW_CONFIDENCE)
+    if keep_arrays and cam is not None:
+        res.cam = normalise_cam(cam[top])
+    res.analysed_at = _now()
+    return res
+
+
+def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: AnalysisOptions | None = None,
+            cancel: CancelToken | None = None,
+            done: Mapping[str, ImageResult] | None = None) -> Iterator[Event]:
+    """Analyse ``paths`` in order. ``done`` maps paths to results of an earlier, interrupted run:
+    they are yielded again (``resumed=True``) instead of being recomputed."""
+    opts = options or AnalysisOptions()
+    opts.segmentation.validate()
+    cancel = cancel or CancelToken()
+    done = done or {}
+    paths = [Path(p) for p in paths]
+    total = len(paths)
+    threshold = (engine.low_confidence_threshold if opts.low_confidence_threshold is None
+                 else opts.low_confidence_threshold)
+    t_start = time.perf_counter()
+    stage = {"load": 0.0, "segment": 0.0, "preprocess": 0.0, "inference": 0.0}
+    yield Started(total, engine.device_label, engine.info)
+
+    n_done = n_failed = 0
+    todo: list[tuple[int, Path]] = []
+    for i, p in enumerate(paths):
+        if str(p) in done:
+            n_done += 1
+            n_failed += done[str(p)].status != "ok"
+            yield ImageAnalysed(i, done[str(p)], resumed=True)
+            yield Progress(n_done, total, str(p))
+        else:
+            todo.append((i, p))
+
+    chunks = [todo[i:i + opts.chunk_size] for i in range(0, len(todo), opts.chunk_size)]
+    workers = opts.workers or min(4, os.cpu_count() or 1)
+    cancelled = False
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labapp-prepare") as pool:
+        def submit(chunk) -> list[Future]:
+            return [pool.submit(prepare_image, i, p, engine, opts) for i, p in chunk]
+
+        pending = submit(chunks[0]) if chunks else []
+        for k in range(len(chunks)):
+            if cancel.cancelled:
+                cancelled = True
+                break
+            prepared = [f.result() for f in pending]
+            # Start preparing the next chunk before this one enters the model.
+            pending = submit(chunks[k + 1]) if k + 1 < len(chunks) and not cancel.cancelled else []
+            for prep in prepared:
+                for key, v in prep.stage_s.items():
+                    stage[key] += v
+            ready = [p for p in prepared if p.tensor is not None]
+            t0 = time.perf_counter()
+            preds = (engine.run_preprocessed(np.stack([p.tensor for p in ready]), with_cam=opts.with_cam)
+                     if ready else None)
+            stage["inference"] += time.perf_counter() - t0
+            row = {id(p): j for j, p in enumerate(ready)}
+            for prep in prepared:
+                if prep.tensor is not None:
+                    j = row[id(prep)]
+                    _finish(prep, preds.probabilities[j],
+                            preds.cams[j] if preds.cams is not None else None,
+                            engine, threshold, opts.keep_arrays)
+                    prep.tensor = None
+                n_done += 1
+                n_failed += prep.result.status != "ok"
+                yield ImageAnalysed(prep.index, prep.result)
+                yield Progress(n_done, total, prep.result.path)
+        for f in pending:
+            f.cancel()
+    wall = time.perf_counter() - t_start
+    timing = {"wall_s": round(wall, 3), "images_per_s": round(n_done / wall, 2) if wall > 0 else None,
+              **{f"{k}_s": round(v, 3) for k, v in stage.items()}}
+    yield Finished(n_done, total, n_failed, cancelled or (n_done < total and cancel.cancelled), timing)

@@ -1,0 +1,99 @@
+"""results.json / results.csv written as the batch goes, so an interrupted run keeps its work.
+
+Every finished image is appended (and flushed) to a journal, ``results.partial.jsonl``; the
+journal is what ``--resume`` reads back. ``results.json`` and ``results.csv`` are rewritten
+atomically at most every ``snapshot_every_s`` seconds and once at the end, so they are always
+complete, parseable files describing everything finished so far.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_text
+from .results import ImageResult
+
+JOURNAL = "results.partial.jsonl"
+CSV_FIXED = ["path", "status", "error", "prediction", "prediction_name", "confidence", "cells",
+             "flags", "sha256", "width", "height", "device", "model", "analysed_at"]
+
+
+def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes])
+    for r in rows:
+        model = r.get("model") or {}
+        w.writerow([
+            r["path"], r["status"], r.get("error") or "", r.get("prediction") or "",
+            display_names.get(r.get("prediction") or "", ""),
+            "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
+            "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
+            r.get("sha256") or "", r.get("width") or "", r.get("height") or "", r.get("device") or "",
+            f"{model.get('name', '')} {model.get('version', '')}".strip(), r.get("analysed_at") or "",
+        ] + [("" if c not in (r.get("probabilities") or {}) else f"{r['probabilities'][c]:.4f}")
+             for c in classes])
+    return buf.getvalue()
+
+
+class ResultsWriter:
+    """Owns the output folder's result files for one batch."""
+
+    def __init__(self, out_dir: Path, header: dict[str, Any], classes: list[str],
+                 display_names: dict[str, str], snapshot_every_s: float = 2.0):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.header = dict(header)
+        self.classes, self.display_names = classes, display_names
+        self.rows: dict[int, dict] = {}
+        self.snapshot_every_s = snapshot_every_s
+        self._last_snapshot = 0.0
+        self._journal = open(self.out_dir / JOURNAL, "a", encoding="utf-8")
+
+    @staticmethod
+    def read_journal(out_dir: Path) -> dict[str, ImageResult]:
+        """Results of an earlier, interrupted run in ``out_dir`` (a torn last line is ignored)."""
+        path = Path(out_dir) / JOURNAL
+        found: dict[str, ImageResult] = {}
+        if not path.exists():
+            return found
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            found[row["path"]] = ImageResult.from_row(row)
+        return found
+
+    def add(self, index: int, result: ImageResult, from_journal: bool = False) -> None:
+        row = result.to_row()
+        self.rows[index] = row
+        if not from_journal:
+            # flush: the line survives a killed process; fsync (power loss) waits for snapshot().
+            self._journal.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._journal.flush()
+        if time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
+            self.snapshot()
+
+    def snapshot(self, timing: dict | None = None, complete: bool = False) -> None:
+        if not self._journal.closed:
+            os.fsync(self._journal.fileno())
+        rows = [self.rows[i] for i in sorted(self.rows)]
+        doc = {**self.header, "complete": complete, "images": rows}
+        if timing is not None:
+            doc["timing"] = timing
+        atomic_write_text(self.out_dir / "results.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(self.out_dir / "results.csv", results_csv(rows, self.classes, self.display_names))
+        self._last_snapshot = time.monotonic()
+
+    def close(self, timing: dict, complete: bool) -> None:
+        self.snapshot(timing, complete)
+        self._journal.close()
+        if complete:  # a finished batch needs no journal; an interrupted one keeps it for --resume
+            (self.out_dir / JOURNAL).unlink(missing_ok=True)
