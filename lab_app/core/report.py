@@ -1,0 +1,647 @@
+"""The PDF case report, drawn from the stored case (never from Qt widgets) with reportlab platypus.
+
+Contents: lab header (name, address, logo), title, the research-use-only sentence, patient and
+sample block, case summary (case call, counts per class, bar chart), one table row per analysed
+image (thumbnail, segmentation overlay, predicted subtype, confidence, flags, the technician's
+decision with override reasons), the images not counted (failed / out of scope), amendments,
+sign-off lines and, on request, an appendix with larger images and activation-map overlays.
+Every page has a footer: software version, model name/version/sha256 prefix, validation metrics,
+generation time, the research-use-only sentence and "Page X of Y".
+
+Reproducible output: the PDF is built with reportlab's ``invariant=1`` (fixed document ID and
+creation date) and re-encodes pictures deterministically, so two exports of the same case differ
+only in the generation time printed in the footer (identical bytes for the same ``generated_at``).
+
+Pictures come from callables so this module does not depend on the model or the pipeline:
+``image_loader(case_image)`` (default: the original file with Pillow; a missing file is shown as
+"image file not found"), ``overlay_provider(case_image)`` (segmentation overlay) and
+``cam_provider(case_image)`` (activation map overlay, appendix only). Each returns a PIL image, an
+RGB/gray array or None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reportlab.graphics.charts.barcharts import HorizontalBarChart
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, LETTER
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (BaseDocTemplate, Frame, KeepTogether, PageBreak, PageTemplate,
+                                Paragraph, Spacer, Table, TableStyle)
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from model.classes import CLASS_IDS, DISPLAY_NAMES
+
+from .. import RESEARCH_USE_ONLY, __version__
+from .atomic import atomic_write_bytes
+from .case_models import ACCEPTED, OVERRIDDEN, Case, CaseImage
+from .case_summary import MIN_REVIEWED, CaseSummary, summarize
+from .errors import ReportError
+from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
+from .report_text import para_text, register_fonts, visual
+from .results import FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE
+
+PAGE_SIZES = {"A4": A4, "Letter": LETTER}
+MARGIN = 15 * mm
+FOOTER_H = 14 * mm
+SOFTWARE_NAME = "ALL Subtype Workstation"
+TITLE = "Acute lymphoblastic leukemia subtype analysis"
+
+FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
+               FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error"}
+CLASS_COLOURS = {"Benign": colors.HexColor("#4C9F70"), "Early": colors.HexColor("#E0A030"),
+                 "Pre": colors.HexColor("#3D7CC9"), "Pro": colors.HexColor("#8E5CB5")}
+INK = colors.HexColor("#1F2933")
+MUTED = colors.HexColor("#5F6B76")
+RULE = colors.HexColor("#C5CCD3")
+RUO_RED = colors.HexColor("#A61B1B")
+OVERRIDE_BG = colors.HexColor("#FFF1D6")
+
+
+def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str], *,
+                 page_size: str = "A4", include_appendix: bool = False, overwrite: bool = False,
+                 image_loader: ImageProvider | None = None,
+                 overlay_provider: ImageProvider | None = None,
+                 cam_provider: ImageProvider | None = None,
+                 model_metrics: Mapping[str, Any] | None = None,
+                 generated_at: dt.datetime | None = None,
+                 confidence_threshold: float | None = None,
+                 min_reviewed: int = MIN_REVIEWED) -> Path:
+    """Write the report of a stored case to ``out_path`` atomically; returns the path.
+
+    Raises ReportError when ``out_path`` exists and ``overwrite`` is false, when the page size is
+    unknown or when the file cannot be written; CaseStoreError for an unknown case.
+    ``model_metrics`` holds the validation metrics of the model card (``accuracy``, ``macro_f1``).
+    """
+    path = Path(out_path)
+    if path.exists() and not overwrite:
+        raise ReportError(f"The report {path} already exists; choose another file name or allow "
+                          "overwriting.")
+    case = case_store.get_case(case_id)
+    pdf = render_report(case, page_size=page_size, include_appendix=include_appendix,
+                        image_loader=image_loader, overlay_provider=overlay_provider,
+                        cam_provider=cam_provider, model_metrics=model_metrics,
+                        generated_at=generated_at, confidence_threshold=confidence_threshold,
+                        min_reviewed=min_reviewed)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write_bytes(path, pdf)
+    except OSError as exc:
+        raise ReportError(f"The report {path} cannot be written ({exc.strerror or exc}).") from exc
+
+
+def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool = False,
+                  image_loader: ImageProvider | None = None,
+                  overlay_provider: ImageProvider | None = None,
+                  cam_provider: ImageProvider | None = None,
+                  model_metrics: Mapping[str, Any] | None = None,
+                  generated_at: dt.datetime | None = None,
+                  confidence_threshold: float | None = None,
+                  min_reviewed: int = MIN_REVIEWED) -> bytes:
+    """The report of ``case`` as PDF bytes (pure: reads the case and the pictures only)."""
+    if page_size not in PAGE_SIZES:
+        raise ReportError(f"Unknown page size '{page_size}'; use A4 or Letter.")
+    regular, bold = register_fonts()
+    styles = _styles(regular, bold)
+    generated = (generated_at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    summary = summarize(case.images, min_reviewed=min_reviewed)
+    size = PAGE_SIZES[page_size]
+    width = size[0] - 2 * MARGIN
+    ctx = _Context(case=case, summary=summary, styles=styles, width=width,
+                   loader=image_loader or load_original, overlay=overlay_provider,
+                   cam=cam_provider, threshold=confidence_threshold)
+
+    story: list[Any] = []
+    story += _header(ctx)
+    story += _patient_block(ctx)
+    story += _summary_block(ctx)
+    story += _image_table(ctx)
+    story += _not_counted(ctx)
+    story += _amendments(ctx)
+    story += _signatures(ctx)
+    if include_appendix:
+        story += _appendix(ctx)
+
+    model_info = _main_model(case.images)
+    if model_metrics is None:
+        model_metrics = model_info.get("metrics")   # the engine records its card's metrics
+    footer = _Footer(
+        software=f"{SOFTWARE_NAME} {__version__}",
+        model=_model_line(case.images),
+        metrics=_metrics_line(model_metrics),
+        generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
+        running=_running_header(case), font=regular, bold=bold)
+    buf = io.BytesIO()
+    doc = BaseDocTemplate(
+        buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+        bottomMargin=MARGIN + FOOTER_H, invariant=1,
+        title=f"{TITLE} - case {case.id}", author=visual(case.lab.name) or SOFTWARE_NAME,
+        subject=RESEARCH_USE_ONLY, creator=f"{SOFTWARE_NAME} {__version__}",
+        keywords="research use only", initialFontName=regular)
+    # No frame padding, so tables sized to `width` line up with paragraphs.
+    frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body",
+                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------- layout
+@dataclass
+class _Context:
+    case: Case
+    summary: CaseSummary
+    styles: dict[str, ParagraphStyle]
+    width: float
+    loader: ImageProvider
+    overlay: ImageProvider | None
+    cam: ImageProvider | None
+    threshold: float | None
+
+    def p(self, text: str, style: str = "body") -> Paragraph:
+        return Paragraph(text, self.styles[style])
+
+
+def _styles(regular: str, bold: str) -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=regular, fontSize=9, leading=11.5, textColor=INK)
+    s = {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.5, textColor=MUTED),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.2),
+        "cellb": ParagraphStyle("cellb", parent=base, fontName=bold, fontSize=7.5, leading=9.2),
+        "label": ParagraphStyle("label", parent=base, fontSize=7.5, leading=9.5, textColor=MUTED),
+        "value": ParagraphStyle("value", parent=base, fontName=bold, fontSize=9, leading=11.5),
+        "lab": ParagraphStyle("lab", parent=base, fontName=bold, fontSize=13, leading=16),
+        "address": ParagraphStyle("address", parent=base, fontSize=8.5, leading=10.5, textColor=MUTED),
+        "title": ParagraphStyle("title", parent=base, fontName=bold, fontSize=15, leading=19,
+                                spaceBefore=2, spaceAfter=4),
+        "h2": ParagraphStyle("h2", parent=base, fontName=bold, fontSize=11, leading=14,
+                             spaceBefore=8, spaceAfter=4),
+        "ruo": ParagraphStyle("ruo", parent=base, fontName=bold, fontSize=10, leading=13,
+                              textColor=RUO_RED, alignment=1),
+        "call": ParagraphStyle("call", parent=base, fontName=bold, fontSize=14, leading=18),
+        "caption": ParagraphStyle("caption", parent=base, fontSize=7.5, leading=9.5, textColor=MUTED,
+                                  alignment=1),
+        "warn": ParagraphStyle("warn", parent=base, fontName=bold, fontSize=9, leading=11.5,
+                               textColor=RUO_RED),
+    }
+    return s
+
+
+def _ts(ctx: _Context, commands: list[tuple]) -> TableStyle:
+    """A TableStyle in the report font (reportlab's default would pull in unembedded Helvetica)."""
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), ctx.styles["body"].fontName), *commands])
+
+
+def _header(ctx: _Context) -> list[Any]:
+    case = ctx.case
+    lab_cells: list[Any] = [ctx.p(para_text(case.lab.name, empty="Laboratory"), "lab")]
+    if case.lab.address.strip():
+        lab_cells.append(ctx.p(para_text(case.lab.address), "address"))
+    logo = _logo(case.lab.logo_path)
+    if logo is not None:
+        head = Table([[logo, lab_cells]], colWidths=[logo.drawWidth + 4 * mm, None])
+    else:
+        head = Table([[lab_cells]], colWidths=[ctx.width])
+    head.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                              ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                              ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+                              ("LINEBELOW", (0, 0), (-1, -1), 0.8, RULE)]))
+    ruo = Table([[ctx.p(RESEARCH_USE_ONLY, "ruo")]], colWidths=[ctx.width])
+    ruo.setStyle(_ts(ctx, [("BOX", (0, 0), (-1, -1), 1.2, RUO_RED),
+                             ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FDECEC")),
+                             ("TOPPADDING", (0, 0), (-1, -1), 4), ("BOTTOMPADDING", (0, 0), (-1, -1), 5)]))
+    out: list[Any] = [head, Spacer(1, 4 * mm), ctx.p(TITLE, "title"), ruo]
+    if case.amended:
+        out += [Spacer(1, 2 * mm),
+                ctx.p(f"AMENDED REPORT: this case was changed after sign-off "
+                      f"({len(case.amendments)} amendment(s), see 'Amendments').", "warn")]
+    elif not case.locked:
+        out += [Spacer(1, 2 * mm),
+                ctx.p("PRELIMINARY: this case is not signed off.", "warn")]
+    return out + [Spacer(1, 3 * mm)]
+
+
+def _logo(path: str | None) -> Any:
+    if not path:
+        return None
+    try:
+        with PILImage.open(path) as im:
+            pil = im.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None  # a missing logo must not stop the report
+    return flowable(pil, 40 * mm, 18 * mm)
+
+
+def _patient_block(ctx: _Context) -> list[Any]:
+    c = ctx.case
+
+    def pair(label: str, value: str | None) -> list[Any]:
+        return [ctx.p(label, "label"), ctx.p(para_text(value), "value")]
+
+    rows = [
+        pair("Patient ID", c.patient.id) + pair("Sample ID", c.sample.id),
+        pair("Patient name", c.patient.name) + pair("Specimen", c.sample.specimen),
+        pair("Date of birth", c.patient.birth_date) + pair("Collected", c.sample.collected_on),
+        pair("Sex", c.patient.sex) + pair("Received", c.sample.received_on),
+        pair("Requesting physician", c.physician) + pair("Case number", str(c.id)),
+        pair("Technician", c.technician) + pair("Reviewer", c.reviewer),
+    ]
+    w = ctx.width
+    t = Table(rows, colWidths=[0.17 * w, 0.33 * w, 0.15 * w, 0.35 * w])
+    t.setStyle(_ts(ctx, [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BOX", (0, 0), (-1, -1), 0.6, RULE),
+        ("LINEBEFORE", (2, 0), (2, -1), 0.6, RULE),
+        ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#F7F9FA")),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+    ]))
+    return [ctx.p("Patient and sample", "h2"), t]
+
+
+def _summary_block(ctx: _Context) -> list[Any]:
+    s = ctx.summary
+    call = s.call
+    n = call.reviewed
+    colour = CLASS_COLOURS.get(call.call, INK)
+    lines = [Paragraph(f'Case call: <font color="{colour.hexval()}">{para_text(s.label)}</font>',
+                       ctx.styles["call"])]
+    detail = [f"{n} reviewed image(s) counted"]
+    if call.is_class and n:
+        detail.append(f"{call.counts[call.call]} of {n} ({call.counts[call.call] / n:.0%}) "
+                      f"called {DISPLAY_NAMES[call.call]}")
+    if call.top_classes and not call.is_class:
+        detail.append("most frequent: " + ", ".join(f"{DISPLAY_NAMES[c]} ({call.counts[c]})"
+                                                    for c in call.top_classes))
+    if s.pending:
+        detail.append(f"{s.pending} image(s) pending review")
+    if s.failed:
+        detail.append(f"{len(s.failed)} image(s) failed to load or analyse")
+    if s.out_of_scope:
+        detail.append(f"{len(s.out_of_scope)} image(s) out of scope")
+    lines.append(ctx.p("; ".join(detail) + "."))
+    lines.append(Spacer(1, 2 * mm))
+    lines.append(ctx.p(para_text(s.rule), "small"))
+
+    counts_rows = [[ctx.p("<b>Subtype</b>", "cell"), ctx.p("<b>Reviewed calls</b>", "cell"),
+                    ctx.p("<b>Share</b>", "cell")]]
+    for cid in CLASS_IDS:
+        k = call.counts[cid]
+        counts_rows.append([ctx.p(DISPLAY_NAMES[cid], "cell"), ctx.p(str(k), "cell"),
+                            ctx.p(f"{k / n:.0%}" if n else "—", "cell")])
+    w = ctx.width
+    counts = Table(counts_rows, colWidths=[0.2 * w, 0.12 * w, 0.08 * w])
+    counts.setStyle(_ts(ctx, [("LINEBELOW", (0, 0), (-1, 0), 0.6, RULE),
+                                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
+    chart = _bar_chart(call.counts, ctx.styles["cell"].fontName, 0.55 * w, 30 * mm)
+    row = Table([[counts, chart]], colWidths=[0.43 * w, 0.57 * w])
+    row.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                             ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [ctx.p("Case summary", "h2"), *lines, Spacer(1, 2 * mm), row]
+
+
+def _bar_chart(counts: Mapping[str, int], font: str, width: float, height: float) -> Drawing:
+    """Horizontal bars, one per class, labelled with the count."""
+    label_w = 30 * mm
+    d = Drawing(width, height)
+    d.initialFontName = font  # the renderer would otherwise select (unembedded) Helvetica
+    chart = HorizontalBarChart()
+    chart.x, chart.y = label_w, 4
+    chart.width, chart.height = width - label_w - 12 * mm, height - 8
+    order = list(reversed(CLASS_IDS))                        # first class drawn at the top
+    chart.data = [[counts.get(c, 0) for c in order]]
+    chart.categoryAxis.categoryNames = [DISPLAY_NAMES[c] for c in order]
+    chart.categoryAxis.labels.fontName = font
+    chart.categoryAxis.labels.fontSize = 7
+    chart.categoryAxis.labels.boxAnchor = "e"
+    chart.categoryAxis.labels.dx = -3
+    chart.categoryAxis.strokeColor = RULE
+    top = max([1, *counts.values()])
+    chart.valueAxis.valueMin = 0
+    chart.valueAxis.valueMax = top
+    chart.valueAxis.valueStep = max(1, -(-top // 4))
+    chart.valueAxis.visible = False
+    chart.bars.strokeColor = None
+    for i, cid in enumerate(order):
+        chart.bars[(0, i)].fillColor = CLASS_COLOURS[cid]
+    chart.barLabelFormat = "%d"
+    chart.barLabels.fontName = font
+    chart.barLabels.fontSize = 7
+    chart.barLabels.boxAnchor = "w"
+    chart.barLabels.dx = 3
+    chart.groupSpacing = 4
+    d.add(chart)
+    return d
+
+
+def _image_table(ctx: _Context) -> list[Any]:
+    analysed = [img for img in ctx.case.images if not img.failed]
+    out: list[Any] = [ctx.p("Images", "h2")]
+    if not analysed:
+        return out + [ctx.p("No image of this case was analysed.")]
+    with_overlay = ctx.overlay is not None
+    head = ["#", "Image"] + (["Segmentation"] if with_overlay else []) + \
+           ["File", "Predicted subtype", "Flags", "Technician's decision"]
+    rows: list[list[Any]] = [[ctx.p(f"<b>{h}</b>", "cell") for h in head]]
+    style = [("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+             ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
+             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#EEF1F4")),
+             ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+             ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
+    decision_col = len(head) - 1
+    for n, img in enumerate(analysed, start=1):
+        row = [ctx.p(str(n), "cell"), _thumb(ctx, ctx.loader, img, "image file not found")]
+        if with_overlay:
+            row.append(_thumb(ctx, ctx.overlay, img, "overlay not available"))
+        row += [_file_cell(ctx, img), _prediction_cell(ctx, img), _flags_cell(ctx, img),
+                _decision_cell(ctx, img)]
+        rows.append(row)
+        if img.decision.status == OVERRIDDEN:
+            style.append(("BACKGROUND", (decision_col, n), (decision_col, n), OVERRIDE_BG))
+        style.append(("LINEBELOW", (0, n), (-1, n), 0.4, RULE))
+    w = ctx.width
+    thumb_col = THUMB_W + 6
+    fixed = 7 * mm + thumb_col * (2 if with_overlay else 1)
+    rest = w - fixed
+    widths = [7 * mm, thumb_col] + ([thumb_col] if with_overlay else []) + \
+             [rest * 0.25, rest * 0.25, rest * 0.17, rest * 0.33]
+    table = Table(rows, colWidths=widths, repeatRows=1)
+    table.setStyle(_ts(ctx, style))
+    return out + [table]
+
+
+def _thumb(ctx: _Context, provider: ImageProvider | None, img: CaseImage, missing: str) -> Any:
+    pil = picture(provider, img, "picture")
+    if pil is None:
+        return ctx.p(f"<i>{missing}</i>", "small")
+    return flowable(pil, THUMB_W, THUMB_H)
+
+
+def _file_cell(ctx: _Context, img: CaseImage) -> Paragraph:
+    r = img.result
+    parts = [f"<b>{para_text(Path(img.path).name)}</b>"]
+    if img.width and img.height:
+        parts.append(f"{img.width} × {img.height} px")
+    if r.cells is not None:
+        parts.append(f"{r.cells} cell(s)")
+    if img.sha256:
+        parts.append(f"sha256 {img.sha256[:12]}")
+    return ctx.p("<br/>".join(parts), "cell")
+
+
+def _prediction_cell(ctx: _Context, img: CaseImage) -> Paragraph:
+    r = img.result
+    if r.prediction is None:
+        return ctx.p("<i>no call</i>", "cell")
+    conf = f"{r.confidence:.1%}" if r.confidence is not None else "—"
+    text = f"<b>{DISPLAY_NAMES.get(r.prediction, r.prediction)}</b><br/>confidence {conf}"
+    if ctx.threshold is not None and r.confidence is not None and r.confidence < ctx.threshold:
+        text += f"<br/><font color='{RUO_RED.hexval()}'>below lab threshold {ctx.threshold:.0%}</font>"
+    return ctx.p(text, "cell")
+
+
+def _flags_cell(ctx: _Context, img: CaseImage) -> Paragraph:
+    flags = [FLAG_LABELS.get(f, f) for f in img.result.flags]
+    return ctx.p("<br/>".join(flags) if flags else "—", "cell")
+
+
+def _decision_cell(ctx: _Context, img: CaseImage) -> Paragraph:
+    d = img.decision
+    by = f"<br/><font size='6.5' color='{MUTED.hexval()}'>{para_text(d.actor)}, {_short_time(d.at)}</font>" \
+        if d.actor else ""
+    if d.status == OVERRIDDEN:
+        return ctx.p(f"<b>OVERRIDDEN</b> to <b>{DISPLAY_NAMES.get(d.override_class or '', d.override_class)}"
+                     f"</b><br/>Reason: {para_text(d.reason)}{by}", "cell")
+    if d.status == ACCEPTED:
+        note = f"<br/>Note: {para_text(d.reason)}" if d.reason else ""
+        return ctx.p(f"Accepted{note}{by}", "cell")
+    if not img.in_scope:
+        return ctx.p("<i>not counted (out of scope)</i>", "cell")
+    return ctx.p("<i>Pending review</i>", "cell")
+
+
+def _not_counted(ctx: _Context) -> list[Any]:
+    failed = [img for img in ctx.case.images if img.failed]
+    oos = [img for img in ctx.case.images if not img.failed and not img.in_scope]
+    if not failed and not oos:
+        return []
+    rows = [[ctx.p("<b>File</b>", "cell"), ctx.p("<b>Why it is not counted</b>", "cell")]]
+    for img in failed:
+        rows.append([_path_cell(ctx, img.path),
+                     ctx.p("Failed to load or analyse: " + para_text(img.result.error, empty="unknown error"),
+                           "cell")])
+    for img in oos:
+        rows.append([_path_cell(ctx, img.path),
+                     ctx.p("Out of scope for the classifier (not a usable blood smear field)", "cell")])
+    t = Table(rows, colWidths=[0.5 * ctx.width, 0.5 * ctx.width], repeatRows=1)
+    t.setStyle(_ts(ctx, [("LINEBELOW", (0, 0), (-1, 0), 0.6, INK), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                           ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE)]))
+    return [ctx.p(f"Images not counted in the case call ({len(failed) + len(oos)})", "h2"), t]
+
+
+def _path_cell(ctx: _Context, path: str) -> Paragraph:
+    """File name in bold (kept whole), its folder below in small print."""
+    p = Path(path)
+    return ctx.p(f"<b>{para_text(p.name)}</b><br/><font size='6.5' color='{MUTED.hexval()}'>"
+                 f"{para_text(str(p.parent))}</font>", "cell")
+
+
+def _amendments(ctx: _Context) -> list[Any]:
+    if not ctx.case.amendments:
+        return []
+    rows = [[ctx.p(f"<b>{h}</b>", "cell") for h in ("When (UTC)", "By", "Reason", "Changes")]]
+    for a in ctx.case.amendments:
+        rows.append([ctx.p(_short_time(a.at), "cell"), ctx.p(para_text(a.actor), "cell"),
+                     ctx.p(para_text(a.reason), "cell"), ctx.p(para_text(a.changes), "cell")])
+    w = ctx.width
+    t = Table(rows, colWidths=[0.15 * w, 0.15 * w, 0.25 * w, 0.45 * w], repeatRows=1)
+    t.setStyle(_ts(ctx, [("LINEBELOW", (0, 0), (-1, 0), 0.6, INK), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                           ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE)]))
+    return [ctx.p("Amendments", "h2"), t]
+
+
+def _signatures(ctx: _Context) -> list[Any]:
+    c = ctx.case
+    line = "_" * 34
+
+    def block(role: str, name: str | None, at: str | None) -> list[Any]:
+        if name:
+            return [ctx.p(role, "label"), ctx.p(para_text(name), "value"),
+                    ctx.p(f"Signed off {_short_time(at)} UTC", "small"), Spacer(1, 6 * mm),
+                    ctx.p(line, "small"), ctx.p("Signature", "small")]
+        return [ctx.p(role, "label"), ctx.p("<i>not signed</i>", "body"), Spacer(1, 9.5 * mm),
+                ctx.p(line, "small"), ctx.p("Signature", "small")]
+
+    t = Table([[block("Technician", c.signed_by, c.signed_at),
+                block("Reviewer", c.reviewer_signed_by, c.reviewer_signed_at)]],
+              colWidths=[ctx.width / 2, ctx.width / 2])
+    t.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return [KeepTogether([ctx.p("Sign-off", "h2"), t])]
+
+
+def _appendix(ctx: _Context) -> list[Any]:
+    analysed = [img for img in ctx.case.images if not img.failed]
+    out: list[Any] = [PageBreak(), ctx.p("Appendix: images and activation maps", "h2"),
+                      ctx.p("Activation maps show where the classifier's evidence for its predicted "
+                            "subtype lies; they are an aid to review, not a segmentation.", "small"),
+                      Spacer(1, 2 * mm)]
+    box_w, box_h = (ctx.width - 6 * mm) / 2, 60 * mm
+    for n, img in enumerate(analysed, start=1):
+        r = img.result
+        probs = ", ".join(f"{DISPLAY_NAMES[c]} {r.probabilities.get(c, 0.0):.1%}" for c in CLASS_IDS
+                          if c in r.probabilities)
+        title = ctx.p(f"<b>{n}. {para_text(Path(img.path).name)}</b> — predicted "
+                      f"{DISPLAY_NAMES.get(r.prediction or '', 'no call')}; {probs or 'no probabilities'}",
+                      "cell")
+        left = _big(ctx, ctx.loader, img, box_w, box_h, "image file not found")
+        right = _big(ctx, ctx.cam or ctx.overlay, img, box_w, box_h, "activation map not available")
+        t = Table([[left, right], [ctx.p("Original", "caption"),
+                                   ctx.p("Activation map" if ctx.cam else "Segmentation overlay", "caption")]],
+                  colWidths=[box_w + 3 * mm, box_w + 3 * mm])
+        t.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+        out.append(KeepTogether([title, Spacer(1, 1.5 * mm), t, Spacer(1, 4 * mm)]))
+    return out
+
+
+def _big(ctx: _Context, provider: ImageProvider | None, img: CaseImage, w: float, h: float,
+         missing: str) -> Any:
+    pil = picture(provider, img, "picture")
+    return flowable(pil, w, h) if pil is not None else ctx.p(f"<i>{missing}</i>", "small")
+
+
+# ---------------------------------------------------------------------------------- footer
+def _short_time(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    try:
+        t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def _main_model(images: list[CaseImage]) -> dict[str, Any]:
+    """The model dict recorded with most of the case's images ({} when none)."""
+    by_sha: Counter[str] = Counter()
+    first: dict[str, dict[str, Any]] = {}
+    for img in images:
+        m = img.result.model or {}
+        key = str(m.get("sha256") or m.get("name") or "")
+        if key:
+            by_sha[key] += 1
+            first.setdefault(key, m)
+    return dict(first[by_sha.most_common(1)[0][0]]) if by_sha else {}
+
+
+def _model_line(images: list[CaseImage]) -> str:
+    models: Counter[tuple[str, str, str]] = Counter()
+    for img in images:
+        m = img.result.model or {}
+        if m.get("name") or m.get("sha256"):
+            models[(str(m.get("name", "?")), str(m.get("version", "?")), str(m.get("sha256") or ""))] += 1
+    if not models:
+        return "Model: none recorded"
+    (name, version, sha), _ = models.most_common(1)[0]
+    line = f"Model {name} {version} (sha256 {sha[:12] or 'unknown'})"
+    if len(models) > 1:
+        line += f" and {len(models) - 1} other model(s) in this case"
+    return line
+
+
+def _metrics_line(metrics: Mapping[str, Any] | None) -> str:
+    if not metrics:
+        return "validation metrics not provided"
+    parts = []
+    for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{label} {value:.1%}" if value <= 1 else f"{label} {value}")
+    n = metrics.get("n")
+    if isinstance(n, int):
+        parts.append(f"n={n}")
+    return "validation " + ", ".join(parts) if parts else "validation metrics not provided"
+
+
+def _running_header(case: Case) -> str:
+    return f"Case {case.id} · Patient {visual(case.patient.id) or '—'} · Sample {visual(case.sample.id) or '—'}"
+
+
+@dataclass(frozen=True)
+class _Footer:
+    software: str
+    model: str
+    metrics: str
+    generated: str
+    running: str
+    font: str
+    bold: str
+
+
+class _NumberedCanvas(Canvas):
+    """Defers page output until the end so each footer can say 'Page X of Y'."""
+
+    def __init__(self, *args: Any, footer: _Footer, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab API
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self._draw_footer(number, total)
+            super().showPage()
+        super().save()
+
+    def _draw_footer(self, number: int, total: int) -> None:
+        f = self._footer
+        width, _height = self._pagesize
+        left, right = MARGIN, width - MARGIN
+        y = MARGIN - 2
+        self.saveState()
+        self.setStrokeColor(RULE)
+        self.setLineWidth(0.5)
+        self.line(left, y + FOOTER_H - 2 * mm, right, y + FOOTER_H - 2 * mm)
+        self.setFillColor(MUTED)
+        line = f"{f.software} · {f.model} · {f.metrics}"
+        # Long model names: shrink the line rather than run off the page.
+        size = min(6.8, 6.8 * (right - left) / max(1.0, self.stringWidth(line, f.font, 6.8)))
+        self.setFont(f.font, size)
+        self.drawString(left, y + 7 * mm, line)
+        self.setFont(f.font, 6.8)
+        self.drawString(left, y + 3.5 * mm, f"Generated {f.generated}")
+        self.setFillColor(RUO_RED)
+        self.setFont(f.bold, 6.8)
+        self.drawString(left, y, RESEARCH_USE_ONLY)
+        self.setFillColor(INK)
+        self.setFont(f.bold, 8)
+        self.drawRightString(right, y + 3.5 * mm, f"Page {number} of {total}")
+        if number > 1:
+            self.setFont(f.font, 7.5)
+            self.setFillColor(MUTED)
+            _w, h = self._pagesize
+            self.drawString(left, h - MARGIN + 4 * mm, f.running)
+            self.drawRightString(right, h - MARGIN + 4 * mm, "Research use only")
+        self.restoreState()

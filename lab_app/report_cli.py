@@ -1,0 +1,122 @@
+"""labapp-report: re-export the PDF report of a stored case.
+
+    labapp-report CASE_ID --out FILE [--page-size A4|Letter] [--appendix] [--overwrite]
+                  [--db PATH] [--model DIR]
+
+Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
+written (one-line message on stderr); 2 usage error. The page size defaults to the lab settings'
+one. The footer's validation metrics come from --model DIR's model.json, else from the metrics
+recorded with the case's results, else from the bundled model with the same sha256.
+Segmentation overlays are redrawn from the stored parameters; activation maps (which need the
+model) are not part of a re-export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .core.errors import LabAppError
+
+PROG = "labapp-report"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Write the PDF report of a stored case "
+                                "(research use only).")
+    p.add_argument("case_id", type=int, metavar="CASE_ID", help="case number as shown in the case list")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="PDF file to write")
+    p.add_argument("--page-size", choices=("A4", "Letter"), default=None,
+                   help="paper size (default: the lab settings' size, else A4)")
+    p.add_argument("--appendix", action="store_true", help="add larger images on appendix pages")
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="case database file or folder (default: the user's data folder)")
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="model folder whose model.json gives the validation metrics")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)         # exits 2 on a usage error
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    # Imported after parsing so --help stays fast.
+    from .core.cases import CaseStore
+    from .core.report import build_report
+    from .core.settings import SettingsError, load_settings
+
+    page_size, threshold = args.page_size, None
+    try:
+        lab = load_settings().lab
+        page_size = page_size or lab.report_page_size
+        threshold = lab.confidence_threshold
+    except SettingsError as exc:
+        print(f"{PROG}: warning: {exc} Using default settings.", file=sys.stderr)
+    try:
+        with CaseStore(args.db) as store:
+            case = store.get_case(args.case_id)
+            metrics = _metrics(args.model, case)
+            out = build_report(store, args.case_id, args.out, page_size=page_size or "A4",
+                               include_appendix=args.appendix, overwrite=args.overwrite,
+                               overlay_provider=_segmentation_overlays(),
+                               model_metrics=metrics, confidence_threshold=threshold)
+    except LabAppError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
+def _segmentation_overlays() -> Any:
+    """Outline overlays redrawn from the stored segmentation parameters (no model needed).
+
+    Activation maps need the model and are left out of a re-export; the appendix then shows the
+    segmentation overlay. Without the overlay module the report simply has no overlay column.
+    """
+    try:
+        from .core.overlays import ReportPictures
+    except ImportError:
+        return None
+    return ReportPictures(engine=None).segmentation
+
+
+def _metrics(model_dir: Path | None, case: Any) -> dict[str, Any] | None:
+    if model_dir is not None:
+        meta = _read_json(model_dir / "model.json")
+        if meta is None:
+            raise _UsageProblem(f"{model_dir} is not a model folder (model.json missing or unreadable).")
+        return meta.get("metrics")
+    shas = set()
+    for img in case.images:
+        model = img.result.model or {}
+        if model.get("metrics"):
+            return None            # the report takes the recorded metrics itself
+        if model.get("sha256"):
+            shas.add(model["sha256"])
+    from model.modeldir import bundled_models_root
+    root = bundled_models_root()
+    for card in sorted(root.glob("*/model.json")) if root.is_dir() else []:
+        meta = _read_json(card)
+        if meta and meta.get("sha256") in shas:
+            return meta.get("metrics")
+    return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _UsageProblem(LabAppError):
+    """A bad --model folder: reported like the other one-line errors."""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,292 @@
+"""PDF report: content, unicode names, page numbering, pictures, sizes, overwrite, reproducibility, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from lab_app import RESEARCH_USE_ONLY, __version__
+from lab_app.core import report_text
+from lab_app.core.case_models import LabInfo, Patient, Sample
+from lab_app.core.cases import CaseStore, DecisionChange
+from lab_app.core.errors import ReportError
+from lab_app.core.report import build_report, render_report
+from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult
+from lab_app.report_cli import main as report_main
+
+GREEK = "Σωκράτης Παπαδόπουλος"
+CYRILLIC = "Фёдор Достоевский"
+PERSIAN = "محمد رضایی"
+MODEL = {"name": "mobilenetv2-all", "version": "1.2.0", "sha256": "0123456789abcdef" * 4}
+METRICS = {"accuracy": 0.931, "macro_f1": 0.924}
+T1 = dt.datetime(2024, 5, 2, 10, 5, tzinfo=dt.timezone.utc)
+T2 = dt.datetime(2025, 11, 30, 23, 59, tzinfo=dt.timezone.utc)
+
+
+def make_image(path: Path, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    arr = np.full((48, 64, 3), (236, 214, 222), np.uint8)
+    y, x = rng.integers(8, 36), rng.integers(8, 52)
+    arr[y - 6:y + 6, x - 6:x + 6] = (98, 48, 140)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def result(path: Path, prediction: str, confidence: float, flags=()) -> ImageResult:
+    probs = {c: round((1 - confidence) / 3, 3) for c in ("Benign", "Early", "Pre", "Pro")}
+    probs[prediction] = confidence
+    return ImageResult(path=str(path), prediction=prediction, confidence=confidence,
+                       probabilities=probs, cells=7, flags=list(flags), sha256=f"{hash(path.name) & 0xffffffff:064x}",
+                       width=64, height=48, segmentation={"preset": "default"}, model=dict(MODEL),
+                       device="cpu", analysed_at="2024-05-02T09:00:00+00:00")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0
+
+    def __call__(self) -> str:
+        self.t += 1
+        return f"2024-05-02T09:{self.t // 60:02d}:{self.t % 60:02d}+00:00"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock()) as s:
+        yield s
+
+
+@pytest.fixture
+def case_id(store, tmp_path):
+    """A signed case: 4 analysed images (one overridden, one out of scope) and one failed image."""
+    imgs = [make_image(tmp_path / f"field_{i}.png", i) for i in range(4)]
+    case = store.create_case(
+        patient=Patient("MRN-0042", GREEK, "1980-01-31", "F"),
+        sample=Sample("PB-77", "Peripheral blood smear", "2024-04-30", "2024-05-01"),
+        technician="Ana Tech", physician=CYRILLIC, reviewer=PERSIAN,
+        lab=LabInfo("Unit Test Hematology Lab", "7 Test Road\nTestville 12345", None),
+        results=[result(imgs[0], "Pre", 0.94), result(imgs[1], "Pre", 0.88),
+                 result(imgs[2], "Pro", 0.51, [FLAG_LOW_CONFIDENCE]),
+                 result(imgs[3], "Benign", 0.40, [FLAG_OUT_OF_SCOPE]),
+                 ImageResult(path=str(tmp_path / "broken.tif"), status="error",
+                             error="The file is not a readable image.")])
+    a, b, c, _d, _e = case.images
+    store.set_decision(case.id, a.id, "Ana Tech", "accepted")
+    store.set_decision(case.id, b.id, "Ana Tech", "accepted")
+    store.set_decision(case.id, c.id, "Ana Tech", "overridden", "Pre", "typical Pre-B chromatin")
+    store.sign_off(case.id, "Ana Tech", PERSIAN, require_reviewer=True)
+    return case.id
+
+
+def pdf_text(path_or_bytes) -> list[str]:
+    import io
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    # NFKC folds Arabic presentation forms (what the shaper draws) back to the base letters.
+    return [unicodedata.normalize("NFKC", " ".join((p.extract_text() or "").split()))
+            for p in PdfReader(src).pages]
+
+
+def image_count(path: Path) -> int:
+    return sum(len(page.images) for page in PdfReader(path).pages)
+
+
+# ------------------------------------------------------------------------------------ content
+def test_report_contains_every_field(store, case_id, tmp_path):
+    out = build_report(store, case_id, tmp_path / "r.pdf", model_metrics=METRICS, generated_at=T1,
+                       confidence_threshold=0.6)
+    pages = pdf_text(out)
+    text = " ".join(pages)
+    for needle in ["Unit Test Hematology Lab", "7 Test Road", "Testville 12345",
+                   "Acute lymphoblastic leukemia subtype analysis", RESEARCH_USE_ONLY,
+                   "MRN-0042", GREEK, "1980-01-31", "PB-77", "Peripheral blood smear", "2024-04-30",
+                   "2024-05-01", CYRILLIC, "Ana Tech", PERSIAN,
+                   "Case call: Pre-B ALL", "3 of 3 (100%) called Pre-B ALL", "Benign (hematogones)",
+                   "Early Pre-B ALL", "Pro-B ALL", "field_0.png", "field_3.png", "94.0%", "51.0%",
+                   "Low confidence", "Out of scope", "OVERRIDDEN to Pre-B ALL", "typical Pre-B chromatin",
+                   "Accepted", "broken.tif", "The file is not a readable image.",
+                   "below lab threshold 60%", "Signed off 2024-05-02 09:",
+                   f"ALL Subtype Workstation {__version__}", "mobilenetv2-all 1.2.0",
+                   "sha256 0123456789ab", "accuracy 93.1%", "macro-F1 92.4%", "Generated 2024-05-02 10:05 UTC"]:
+        assert needle in text, needle
+    assert "0123456789abc" not in text.replace("sha256 0123456789ab ", "")  # only 12 hex chars shown
+    n = len(pages)
+    for i, page in enumerate(pages, start=1):
+        assert RESEARCH_USE_ONLY in page                      # on every page
+        assert f"Page {i} of {n}" in page
+    assert "PRELIMINARY" not in text
+
+
+def test_unicode_names_survive_and_fonts_are_embedded(store, case_id, tmp_path):
+    out = build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1)
+    text = " ".join(pdf_text(out))
+    assert GREEK in text and CYRILLIC in text
+    # The Persian name is shaped (presentation forms) and put in visual order for drawing;
+    # pypdf reads it back in logical order, so after NFKC it equals the stored name.
+    assert PERSIAN in text
+    fonts = set()
+    for page in PdfReader(out).pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            fonts.add(str(font["/BaseFont"]))
+            descendants = font.get("/DescendantFonts")
+            desc = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
+            assert desc is None or any(k in desc.get_object() for k in ("/FontFile2", "/FontFile"))
+    assert fonts and all("DejaVuSans" in f for f in fonts), fonts      # no unembedded Helvetica
+
+
+def test_rtl_without_optional_packages_still_prints(store, case_id, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_text, "_shaper", lambda: None)
+    out = build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1)
+    text = " ".join(pdf_text(out))
+    assert GREEK in text and all(ch in text for ch in PERSIAN.replace(" ", ""))
+
+
+def test_multi_page_numbering_and_thumbnails(store, tmp_path):
+    imgs = [make_image(tmp_path / f"many_{i:02d}.png", i) for i in range(14)]
+    case = store.create_case(patient=Patient("P-MANY"), technician="T",
+                             results=[result(p, "Early", 0.8) for p in imgs])
+    out = build_report(store, case.id, tmp_path / "many.pdf", generated_at=T1)
+    pages = pdf_text(out)
+    assert len(pages) >= 2
+    assert "Page 1 of" in pages[0] and f"Page {len(pages)} of {len(pages)}" in pages[-1]
+    assert all(f"Page {i} of {len(pages)}" in p for i, p in enumerate(pages, start=1))
+    assert "Case " in pages[1] and "P-MANY" in pages[1]                 # running header
+    assert image_count(out) == 14
+    assert "PRELIMINARY" in pages[0] and "Pending review" in " ".join(pages)
+
+
+def test_overlays_appendix_and_logo_pictures(store, case_id, tmp_path):
+    logo = make_image(tmp_path / "logo.png", 99)
+    store._conn().execute("UPDATE cases SET lab_logo_path = ? WHERE id = ?", (str(logo), case_id))
+
+    def red(img):  # distinct pixels per image: reportlab stores identical pictures only once
+        arr = np.zeros((30, 40, 3), np.uint8)
+        arr[..., 0] = 200 + img.id
+        return arr
+    plain = build_report(store, case_id, tmp_path / "plain.pdf", generated_at=T1)
+    assert image_count(plain) == 1 + 4                        # logo + one thumbnail per analysed image
+    with_overlay = build_report(store, case_id, tmp_path / "ov.pdf", generated_at=T1,
+                                overlay_provider=red)
+    assert image_count(with_overlay) == 1 + 8
+    assert "Segmentation" in pdf_text(with_overlay)[0]
+    appendix = build_report(store, case_id, tmp_path / "app.pdf", generated_at=T1,
+                            include_appendix=True, overlay_provider=red,
+                            cam_provider=lambda img: red(img)[..., ::-1].astype(np.float32) / 255.0)
+    assert image_count(appendix) == 1 + 8 + 8                 # appendix: original + activation map
+    text = " ".join(pdf_text(appendix))
+    assert "Appendix: images and activation maps" in text and "Activation map" in text
+
+
+def test_missing_files_and_failing_providers_degrade(store, case_id, tmp_path):
+    case = store.get_case(case_id)
+    Path(case.images[0].path).unlink()
+
+    def broken(img):
+        raise RuntimeError("overlay engine crashed")
+    out = build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1, overlay_provider=broken)
+    text = " ".join(pdf_text(out))
+    assert "image file not found" in text and "overlay not available" in text
+    assert image_count(out) == 3
+
+
+def test_amended_case_shows_amendments(store, case_id, tmp_path):
+    case = store.get_case(case_id)
+    store.amend(case_id, "Dr. Review", "Second opinion on field 2",
+                decisions=[DecisionChange(case.images[1].id, "overridden", "Early", "smaller blasts")])
+    text = " ".join(pdf_text(build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1)))
+    assert "AMENDED REPORT" in text and "Amendments" in text
+    assert "Second opinion on field 2" in text and "Dr. Review" in text
+    assert "smaller blasts" in text
+
+
+# ------------------------------------------------------------------------- sizes & file safety
+@pytest.mark.parametrize("size, expected", [("A4", (595.28, 841.89)), ("Letter", (612.0, 792.0))])
+def test_page_sizes(store, case_id, tmp_path, size, expected):
+    out = build_report(store, case_id, tmp_path / f"{size}.pdf", page_size=size, generated_at=T1)
+    for page in PdfReader(out).pages:
+        box = page.mediabox
+        assert (round(float(box.width), 2), round(float(box.height), 2)) == pytest.approx(expected, abs=0.01)
+
+
+def test_unknown_page_size(store, case_id, tmp_path):
+    with pytest.raises(ReportError, match="A4 or Letter"):
+        build_report(store, case_id, tmp_path / "r.pdf", page_size="A5")
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_existing_report_is_not_overwritten(store, case_id, tmp_path):
+    target = tmp_path / "r.pdf"
+    target.write_bytes(b"previous report")
+    with pytest.raises(ReportError, match="already exists"):
+        build_report(store, case_id, target, generated_at=T1)
+    assert target.read_bytes() == b"previous report"
+    build_report(store, case_id, target, generated_at=T1, overwrite=True)
+    assert target.read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".pdf", ".tmp")) == ["r.pdf"]
+
+
+def test_two_exports_differ_only_in_generation_time(store, case_id, tmp_path):
+    a = build_report(store, case_id, tmp_path / "a.pdf", generated_at=T1, model_metrics=METRICS)
+    b = build_report(store, case_id, tmp_path / "b.pdf", generated_at=T1, model_metrics=METRICS)
+    assert a.read_bytes() == b.read_bytes()                    # fully reproducible for the same time
+    c = build_report(store, case_id, tmp_path / "c.pdf", generated_at=T2, model_metrics=METRICS)
+    mask = re.compile(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    ta, tc = pdf_text(a), pdf_text(c)
+    assert ta != tc
+    assert [mask.sub("Generated <time>", t) for t in ta] == [mask.sub("Generated <time>", t) for t in tc]
+
+
+def test_render_report_pure_bytes(store, case_id):
+    pdf = render_report(store.get_case(case_id), generated_at=T1)
+    assert pdf.startswith(b"%PDF") and "MRN-0042" in pdf_text(pdf)[0]
+
+
+# ------------------------------------------------------------------------------------------ CLI
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("LABAPP_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LABAPP_RESOURCES", str(Path(report_text.fonts_dir()).parent))
+
+
+def test_cli_writes_report(store, case_id, tmp_path, capsys, cli_env):
+    out = tmp_path / "cli.pdf"
+    rc = report_main([str(case_id), "--out", str(out), "--db", str(store.path), "--page-size", "Letter",
+                      "--appendix"])
+    assert rc == 0 and out.exists()
+    assert capsys.readouterr().out.strip() == str(out)
+    assert round(float(PdfReader(out).pages[0].mediabox.width)) == 612
+    assert "Appendix" in " ".join(pdf_text(out))
+
+
+def test_cli_page_size_from_settings(store, case_id, tmp_path, cli_env):
+    from lab_app.core.settings import LabSettings, Settings, save_settings
+    save_settings(Settings(lab=LabSettings(report_page_size="Letter")))
+    out = tmp_path / "s.pdf"
+    assert report_main([str(case_id), "--out", str(out), "--db", str(store.path)]) == 0
+    assert round(float(PdfReader(out).pages[0].mediabox.width)) == 612
+
+
+def test_cli_errors_are_one_line(store, case_id, tmp_path, capsys, cli_env):
+    out = tmp_path / "x.pdf"
+    assert report_main(["999", "--out", str(out), "--db", str(store.path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no case 999" in err and "Traceback" not in err
+    out.write_bytes(b"keep")
+    assert report_main([str(case_id), "--out", str(out), "--db", str(store.path)]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and err.count("\n") == 1 and out.read_bytes() == b"keep"
+    assert report_main([str(case_id), "--out", str(out), "--db", str(store.path), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("argv", [[], ["abc", "--out", "x.pdf"], ["1"], ["1", "--out", "x", "--page-size", "A5"]])
+def test_cli_usage_errors_exit_2(argv, capsys, cli_env):
+    with pytest.raises(SystemExit) as info:
+        report_main(argv)
+    assert info.value.code == 2
