@@ -322,10 +322,11 @@ class CaseStore:
                                      f"sign-off: {names}{more}.")
             c.execute("""UPDATE cases SET status = ?, signed_by = ?, signed_at = ?,
                              reviewer_signed_by = ?, reviewer_signed_at = ?, updated_at = ?,
-                             reviewer = CASE WHEN ? != '' THEN ? ELSE reviewer END
+                             reviewer = CASE WHEN ? != '' THEN ? ELSE reviewer END,
+                             technician = CASE WHEN technician = '' THEN ? ELSE technician END
                          WHERE id = ?""",
                       (SIGNED, technician, now, reviewer or None, now if reviewer else None, now,
-                       reviewer, reviewer, case_id))
+                       reviewer, reviewer, technician, case_id))
             self._audit(c, case_id, technician, "sign_off", now, field="technician", new=technician)
             if reviewer:
                 self._audit(c, case_id, reviewer, "sign_off", now, field="reviewer", new=reviewer)

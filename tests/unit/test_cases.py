@@ -235,6 +235,14 @@ def test_sign_off_requires_reviews_and_locks(store):
     assert [e.field for e in store.audit(case.id) if e.action == "sign_off"] == ["technician", "reviewer"]
 
 
+def test_sign_off_fills_missing_technician_and_allows_empty_case_of_failures(store):
+    case = store.create_case(technician="", actor="batch",
+                             results=[result("bad.png", None, status="error", error="unreadable", sha=None)])
+    signed = store.sign_off(case.id, "Bo Tech")                # nothing reviewable is pending
+    assert signed.technician == "Bo Tech" and signed.signed_by == "Bo Tech"
+    assert store.summary(case.id).call.call == CALL_PENDING
+
+
 def test_amendment(store):
     case = new_case(store, results=[result("a.png"), result("b.png")])
     a, b = case.images
