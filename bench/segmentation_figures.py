@@ -2,8 +2,8 @@
 
     python bench/segmentation_figures.py [DATA_DIR] [--step N]
 
-DATA_DIR defaults to ../shared/data/all-taleqani (or LABAPP_DATA_DIR); --step N uses every Nth
-image of each class (1 = all, about 20 s on two cores). Prints, per class:
+DATA_DIR defaults to $LABAPP_DATASET_DIR, else ../shared/data/all-taleqani; --step N uses every
+Nth image of each class (1 = all, about 10 s on two cores). Prints, per class:
 - the dataset preset's raw threshold mask against the authors' Segmented images (pooled IoU,
   IoU ignoring a 1-pixel band around the authors' outlines, pixel agreement), and against the
   authors' own procedure re-run on the Original (pixels identical);
@@ -56,7 +56,7 @@ def percentiles(values: list[int]) -> str:
 
 
 def main() -> None:
-    default_dir = os.environ.get("LABAPP_DATA_DIR") or str(
+    default_dir = os.environ.get("LABAPP_DATASET_DIR") or str(
         Path(__file__).resolve().parents[1].parent / "shared" / "data" / "all-taleqani")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", nargs="?", default=default_dir)
