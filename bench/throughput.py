@@ -28,7 +28,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = Path(os.environ.get("LABAPP_DATA_DIR", REPO.parent / "shared/data/all-taleqani")) / "Original"
+DATA = Path(os.environ.get("LABAPP_DATASET_DIR", REPO.parent / "shared/data/all-taleqani")) / "Original"
 
 
 def pick_images(n: int) -> list[Path]:

@@ -35,14 +35,22 @@ def no_network(monkeypatch):
                             NetworkAccessError(f"test tried to resolve {host!r}")))
 
 
+@pytest.fixture(autouse=True)
+def private_user_folders(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's real case database or settings."""
+    base = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("LABAPP_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("LABAPP_CONFIG_DIR", str(base / "config"))
+
+
 # --- Real images of the ALL (Taleqani) data set ----------------------------------------------
 
 DATA_SET_CLASSES = ("Benign", "Early", "Pre", "Pro")
 
 
 def _data_set_dir() -> Path:
-    """LABAPP_DATA_DIR if set, else ../shared/data/all-taleqani beside the repository."""
-    override = os.environ.get("LABAPP_DATA_DIR")
+    """LABAPP_DATASET_DIR if set, else ../shared/data/all-taleqani beside the repository."""
+    override = os.environ.get("LABAPP_DATASET_DIR")
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "all-taleqani"
@@ -54,7 +62,7 @@ def data_dir() -> Path:
     root = _data_set_dir()
     if not (root / "Original").is_dir():
         pytest.skip("../shared/data/all-taleqani not found; real-image tests need the data set "
-                    "(or set LABAPP_DATA_DIR)")
+                    "(or set LABAPP_DATASET_DIR)")
     return root
 
 

@@ -1,37 +1,22 @@
 """Shared fixtures for tests that need a model dir or a small labelled folder of real images.
 
 ``model_dir``: the bundled model when present (fast, no training), else a tiny model trained
-once per session on a few real images. ``tiny_dataset``: 8 real images per class, symlinked.
+once per session on a few real images. ``tiny_dataset``: 8 real images per class, copied.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _data_root() -> Path:
-    env = os.environ.get("LABAPP_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data" / "all-taleqani"
-
-
-def _need_data() -> Path:
-    root = _data_root() / "Original"
-    if not root.is_dir():
-        pytest.skip("../shared/data/all-taleqani not found; real-image tests need the data set")
-    return root
-
 
 @pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory) -> Path:
+def tiny_dataset(data_dir, tmp_path_factory) -> Path:
     """8 images per class, copied from spread-out file numbers of the real data set."""
-    src = _need_data()
+    src = data_dir / "Original"
     dst = tmp_path_factory.mktemp("tiny_dataset")
     for cls in ("Benign", "Early", "Pre", "Pro"):
         files = sorted((src / cls).glob("*.jpg"))

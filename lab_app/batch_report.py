@@ -1,0 +1,56 @@
+"""``labapp-batch --report``: store the batch as a case and print its PDF report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from .core.case_models import LabInfo, Patient, Sample
+from .core.cases import CaseStore
+from .core.overlays import ReportPictures
+from .core.report import build_report
+from .core.results import ImageResult
+from .core.settings import load_settings
+
+REPORT_NAME = "report.pdf"
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """An earlier report in the output folder is kept under a dated name, never overwritten."""
+    if not path.exists():
+        return None
+    stamp = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+    kept = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.stem}-{stamp}-{n}{path.suffix}")
+    path.rename(kept)
+    return kept
+
+
+def write_batch_report(args: argparse.Namespace, out_dir: Path, results: list[ImageResult],
+                       engine) -> Path:
+    settings = load_settings()
+    store = CaseStore(args.db)
+    try:
+        case = store.create_case(
+            patient=Patient(id=args.patient_id or "", name=args.patient_name or "",
+                            birth_date=args.patient_dob, sex=args.patient_sex or ""),
+            sample=Sample(id=args.sample_id or "", specimen=args.specimen or "Peripheral blood smear",
+                          collected_on=args.collected, received_on=args.received),
+            technician=args.technician or "", physician=args.physician or "",
+            lab=LabInfo.from_settings(settings.lab), actor=args.technician or "labapp-batch",
+            results=results)
+        target = Path(out_dir) / REPORT_NAME
+        _keep_previous(target)
+        pictures = ReportPictures(engine)
+        return build_report(
+            store, case.id, target, page_size=args.page_size or settings.lab.report_page_size,
+            include_appendix=True, overlay_provider=pictures.segmentation,
+            cam_provider=pictures.activation,
+            model_metrics={k: engine.meta.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1", "ece")},
+            confidence_threshold=engine.low_confidence_threshold)
+    finally:
+        store.close()
