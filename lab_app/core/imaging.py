@@ -271,6 +271,14 @@ def _images_in_folder(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: [_natural_key(part) for part in p.relative_to(folder).parts])
 
 
+def _identity(path: Path) -> Path:
+    """The file a path names, for spotting the same input given twice."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: it will fail to load and be reported
+        return path.absolute()
+
+
 def walk_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Yield the image files named by the inputs, each once.
 
@@ -282,7 +290,7 @@ def walk_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path]
         path = Path(item)
         candidates = _images_in_folder(path) if path.is_dir() else [path]
         for candidate in candidates:
-            key = candidate.resolve()
+            key = _identity(candidate)
             if key not in seen:
                 seen.add(key)
                 yield candidate

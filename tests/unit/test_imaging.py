@@ -363,6 +363,14 @@ def test_iter_image_paths_keeps_explicit_files_and_missing_paths_and_deduplicate
     assert result == [notes, image, missing, hidden]
 
 
+def test_symlink_loop_is_kept_for_an_error_row_not_a_crash(tmp_path):
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    assert iter_image_paths([loop]) == [loop]
+    with pytest.raises(ImageLoadError):
+        load_rgb(loop)
+
+
 def test_image_extensions_are_lower_case_with_dot():
     assert {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"} <= IMAGE_EXTENSIONS
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
