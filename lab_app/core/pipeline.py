@@ -29,8 +29,8 @@ from model.preprocessing import normalize, resize_field
 
 from .errors import ImageLoadError
 from .imaging import load_rgb
-from .results import (FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE,
-                      ImageResult)
+from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
+                      FLAG_OUT_OF_SCOPE, ImageResult)
 from .scope import assess_scope
 from .segmentation import SegmentationParams, preset, segment
 
@@ -118,6 +118,8 @@ def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: Analysi
         return _Prepared(index, res, None, {"load": time.perf_counter() - t0})
     t1 = time.perf_counter()
     res.sha256, res.width, res.height = img.sha256, img.width, img.height
+    if img.truncated:
+        res.flags.append(FLAG_DAMAGED_FILE)
     seg = segment(img.rgb, opts.segmentation)
     res.cells = seg.count
     if seg.count == 0:

@@ -52,7 +52,8 @@ from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
 from .report_text import para_text, register_fonts, visual
-from .results import FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE
+from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
+                      FLAG_OUT_OF_SCOPE)
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 15 * mm
@@ -61,6 +62,7 @@ SOFTWARE_NAME = "ALL Subtype Workstation"
 TITLE = "Acute lymphoblastic leukemia subtype analysis"
 
 FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
+               FLAG_DAMAGED_FILE: "Damaged file",
                FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error"}
 CLASS_COLOURS = {"Benign": colors.HexColor("#4C9F70"), "Early": colors.HexColor("#E0A030"),
                  "Pre": colors.HexColor("#3D7CC9"), "Pro": colors.HexColor("#8E5CB5")}

@@ -12,7 +12,8 @@ FLAG_LOW_CONFIDENCE = "low_confidence"
 FLAG_NO_CELLS = "no_cells"
 FLAG_OUT_OF_SCOPE = "out_of_scope"
 FLAG_LOAD_ERROR = "load_error"
-ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR)
+FLAG_DAMAGED_FILE = "damaged_file"   # a cut-short file that loaded with its missing part grey
+ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR, FLAG_DAMAGED_FILE)
 
 
 @dataclass

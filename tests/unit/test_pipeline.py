@@ -93,3 +93,14 @@ def test_low_confidence_threshold_flags(engine, images):
     opts = AnalysisOptions(low_confidence_threshold=0.0)
     results = [e.result for e in analyse(images[:3], engine, opts) if isinstance(e, ImageAnalysed)]
     assert not any("low_confidence" in r.flags for r in results)
+
+
+def test_cut_short_file_is_flagged_as_damaged(engine, images, tmp_path):
+    data = images[0].read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    res = next(e.result for e in analyse([cut], engine) if isinstance(e, ImageAnalysed))
+    if res.status == "ok":
+        assert "damaged_file" in res.flags
+    else:
+        assert res.error
