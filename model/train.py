@@ -28,6 +28,7 @@ from .errors import DataError, DeviceError, ModelError
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
 from .preprocessing import PreprocessConfig, preprocess, resize_field
 
+DEFAULT_IMG_SIZE = 160
 STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
 
 
@@ -36,7 +37,7 @@ class TrainConfig:
     data_dirs: list[str]
     out: str
     epochs: int = 60
-    img_size: int = 160
+    img_size: int | None = None   # None: the starting model's input size, else 160
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -141,11 +142,14 @@ def train(cfg: TrainConfig) -> Path:
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
 
-    init_classes = None
+    init_classes, init_meta = None, None
     if cfg.init not in ("none", ""):
         init_json = Path(cfg.init) / "model.json" if Path(cfg.init).is_dir() else None
         if init_json and init_json.exists():
-            init_classes = tuple(read_model_json(Path(cfg.init))["classes"])
+            init_meta = read_model_json(Path(cfg.init))
+            init_classes = tuple(init_meta["classes"])
+    if cfg.img_size is None:
+        cfg.img_size = int(init_meta["input_size"]) if init_meta else DEFAULT_IMG_SIZE
 
     samples, dropped, classes = _collect(cfg, init_classes)
     train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks, cfg.seed, cfg.gap)
@@ -162,8 +166,9 @@ def train(cfg: TrainConfig) -> Path:
     mean = tuple(float(v) for v in (x_store.reshape(-1, 3).mean(0) / 255.0))
     std = tuple(float(v) for v in (x_store.reshape(-1, 3).std(0) / 255.0))
     pre = PreprocessConfig(cfg.img_size, mean, std)
-    if init_classes is not None and not cfg.new_head:
-        pre = PreprocessConfig(cfg.img_size, *[tuple(read_model_json(Path(cfg.init))[k]) for k in ("mean", "std")])
+    if init_meta is not None:
+        # Fine-tuning keeps the normalisation the starting weights were trained with.
+        pre = PreprocessConfig(cfg.img_size, tuple(init_meta["mean"]), tuple(init_meta["std"]))
     x_val = preprocess([read_rgb(s.path) for s in val_s], pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
@@ -281,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "e.g. a lab's own images plus the original data")
     p.add_argument("--out", required=True, help="output folder (run files + model/)")
     p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--img-size", type=int, default=160)
+    p.add_argument("--img-size", type=int, default=None,
+                   help=f"input size in pixels (default: the --init model's, else {DEFAULT_IMG_SIZE})")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)

@@ -156,3 +156,42 @@ def test_retraining_with_a_new_class_needs_new_head(tiny_trained_model, tiny_dat
                       batch_size=8, init=str(tiny_trained_model))
     with pytest.raises(DataError, match="new-head"):
         train(cfg)
+
+
+def test_retraining_from_a_model_dir_keeps_its_preprocessing(tiny_trained_model, tiny_dataset, tmp_path):
+    from model.train import main as train_main
+    out = tmp_path / "retrained"
+    assert train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                       "--init", str(tiny_trained_model)]) == 0
+    old = json.loads((tiny_trained_model / "model.json").read_text())
+    new = json.loads((out / "model" / "model.json").read_text())
+    assert new["input_size"] == old["input_size"]
+    assert new["mean"] == old["mean"] and new["std"] == old["std"]
+    assert new["classes"] == old["classes"]
+    assert new["training"]["init"] == str(tiny_trained_model)
+
+
+def test_new_head_allows_a_new_class_set(tiny_trained_model, tiny_dataset, tmp_path):
+    from model.train import main as train_main
+    lab = tmp_path / "lab"
+    shutil.copytree(tiny_dataset / "Benign", lab / "Benign")
+    shutil.copytree(tiny_dataset / "Pro", lab / "Plasma cells")
+    out = tmp_path / "run"
+    assert train_main([str(lab), "--out", str(out), "--epochs", "1", "--batch-size", "8",
+                       "--init", str(tiny_trained_model), "--new-head"]) == 0
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["classes"] == ["Benign", "Plasma cells"]
+    engine = InferenceEngine(out / "model", device="cpu")
+    assert engine.predict([np.zeros((64, 64, 3), np.uint8)]).probabilities.shape == (1, 2)
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+def test_cuda_and_cpu_paths_make_the_same_calls(model_dir, tiny_dataset):
+    from model.data import read_rgb
+    images = [read_rgb(p) for p in sorted(tiny_dataset.rglob("*.jpg"))]
+    cpu = InferenceEngine(model_dir, device="cpu").predict(images).probabilities
+    gpu_engine = InferenceEngine(model_dir, device="cuda")
+    assert gpu_engine.device_label.startswith("CUDA: ")
+    gpu = gpu_engine.predict(images).probabilities
+    assert (cpu.argmax(1) == gpu.argmax(1)).all()
+    assert np.abs(cpu - gpu).max() <= 1e-3
