@@ -74,6 +74,16 @@ def _working_copy(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def _percentile_u8(values: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) (linear method) for uint8 data, from a 256-bin histogram:
+    the same number, without sorting (this runs for every image of a batch)."""
+    cum = np.cumsum(np.bincount(values, minlength=256))
+    pos = q / 100.0 * (len(values) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    v_lo, v_hi = np.searchsorted(cum, [lo, hi], side="right")
+    return float(v_lo + (v_hi - v_lo) * (pos - lo))
+
+
 def measure(rgb: np.ndarray) -> dict[str, float]:
     """The colour statistics the decision uses (see the module docstring)."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 \
@@ -85,8 +95,8 @@ def measure(rgb: np.ndarray) -> dict[str, float]:
     smear_hue = ((hue >= SMEAR_HUE_LOW) & (hue <= SMEAR_HUE_HIGH)) | (hue <= SMEAR_HUE_WRAP)
     strong_count = int(strong.sum())
     return {
-        "background_brightness": float(np.percentile(val, 75)),
-        "saturation_p95": float(np.percentile(sat, 95)),
+        "background_brightness": _percentile_u8(val, 75),
+        "saturation_p95": _percentile_u8(sat, 95),
         # No strong colour at all: nothing off-hue either; the stain check decides.
         "smear_hue_fraction": float((strong & smear_hue).sum() / strong_count)
         if strong_count else 1.0,

@@ -117,3 +117,14 @@ def test_statistics_are_reported_and_serialisable():
 def test_rejects_non_rgb_input():
     with pytest.raises(ValueError):
         assess_scope(np.zeros((10, 10), np.uint8))
+
+
+def test_histogram_percentile_equals_numpy():
+    import numpy as np
+
+    from lab_app.core.scope import _percentile_u8
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 999, 50176):
+        values = rng.integers(0, 256, n).astype(np.uint8)
+        for q in (0, 5, 50, 75, 95, 100):
+            assert _percentile_u8(values, q) == pytest.approx(np.percentile(values, q), abs=1e-9)
