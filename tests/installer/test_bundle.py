@@ -1,0 +1,214 @@
+"""Checks of a built bundle (installer/build.sh): layout, size, no torch in the cpu flavor, and
+both executables run on a PC without Python or network. Skipped where no bundle is built."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from installer_helpers import (IS_WINDOWS, REPO, SIZE_LIMIT_MB, python_runs_in_sandbox, run_frozen,
+                               sample_count, snapshot)
+
+pytestmark = pytest.mark.installer
+
+FORBIDDEN_TOP = {"torch", "torchvision", "torchaudio", "triton", "nvidia", "functorch", "onnx",
+                 "tensorboard", "matplotlib", "scipy", "torch.libs", "torchvision.libs"}
+FORBIDDEN_LIB = re.compile(r"^(lib)?(torch|c10|cudnn|cublas|cudart|nccl|nvrtc|cufft|cusparse|"
+                           r"cusolver|curand|triton)[._-]", re.I)
+
+
+def _read_pins(path: Path) -> dict[str, str]:
+    sys.path.insert(0, str(REPO / "installer"))
+    try:
+        import check_pins
+    finally:
+        sys.path.pop(0)
+    return check_pins.read_pins(path)
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _du_mb(path: Path) -> int:
+    if shutil.which("du") and not IS_WINDOWS:
+        out = subprocess.run(["du", "-sm", str(path)], capture_output=True, text=True, check=True)
+        return int(out.stdout.split()[0])
+    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20)
+
+
+# -- layout -------------------------------------------------------------------------------------
+def test_layout_resources_and_licences(bundle, build_info):
+    internal = bundle / "_internal"
+    models = internal / "resources" / "models"
+    model_dirs = [p for p in models.iterdir() if (p / "model.json").is_file()]
+    assert model_dirs, f"no model under {models}"
+    for d in model_dirs:
+        for f in ("model.json", "model.onnx", "MODEL_CARD.md"):
+            assert (d / f).is_file(), f"{d / f} missing"
+    fonts = internal / "resources" / "fonts"
+    assert (fonts / "DejaVuSans.ttf").is_file() and (fonts / "DejaVuSans-Bold.ttf").is_file()
+    licences = bundle / "licenses"
+    notices = (licences / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
+    for name, version in build_info["packages"].items():
+        assert version in notices and any(_canonical(p.name).startswith(name) for p in licences.iterdir()), \
+            f"no licence for bundled {name} {version} in {licences}"
+    assert (licences / "Python-LICENSE.txt").is_file()
+    assert "LGPL" in notices  # Qt's licence terms
+
+
+def test_build_info_has_the_pinned_versions(build_info):
+    from lab_app import __version__
+    assert build_info["app_version"] == __version__ or os.environ.get("LABAPP_BUNDLE"), \
+        "bundle built from another version than this checkout; rebuild it"
+    for key in ("flavor", "build_date", "python", "platform", "packages", "models"):
+        assert build_info.get(key), f"build_info.json lacks {key}"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", build_info["build_date"])
+    pins = _read_pins(REPO / "installer" / f"constraints-{build_info['flavor']}.txt")
+    expected_runtime = {"numpy", "pillow", "opencv-python-headless", "onnxruntime", "reportlab",
+                        "platformdirs"}
+    if "labapp" in build_info.get("executables", []):
+        expected_runtime |= {"pyside6-essentials", "shiboken6"}
+    assert expected_runtime <= set(build_info["packages"]), \
+        f"bundled packages {sorted(build_info['packages'])} lack {expected_runtime - set(build_info['packages'])}"
+    for name, version in build_info["packages"].items():
+        assert pins.get(name) == version, f"{name} {version} in the bundle, pinned: {pins.get(name)}"
+
+
+def test_cpu_bundle_has_no_torch(bundle, build_info):
+    if build_info["flavor"] != "cpu":
+        pytest.skip(f"a {build_info['flavor']} bundle carries torch by design")
+    assert not {n for n in build_info["packages"] if n.startswith(("torch", "nvidia", "triton"))}
+    bad = []
+    for p in (bundle / "_internal").rglob("*"):
+        rel = p.relative_to(bundle / "_internal")
+        if rel.parts[0] in FORBIDDEN_TOP or FORBIDDEN_LIB.match(p.name):
+            bad.append(str(rel))
+    assert not bad, f"torch/CUDA files in the cpu bundle: {bad[:10]}"
+    # The weights are read by torch only; the ONNX path verifies model.onnx alone.
+    assert not list((bundle / "_internal" / "resources" / "models").rglob("weights.pt"))
+
+
+def test_cpu_bundle_embeds_no_torch_modules(bundle, build_info):
+    """The executables' module archives (PYZ) hold no torch/onnx module either."""
+    venv_py = REPO / "build" / f"venv-{build_info['flavor']}" / ("Scripts/python.exe" if IS_WINDOWS else "bin/python")
+    if build_info["flavor"] != "cpu" or not venv_py.is_file():
+        pytest.skip("needs the cpu build venv (build/venv-cpu) to read the executables' archives")
+    code = ("import sys, json\n"
+            "from PyInstaller.archive.readers import CArchiveReader\n"
+            "names = set()\n"
+            "for exe in sys.argv[1:]:\n"
+            "    names |= set(CArchiveReader(exe).open_embedded_archive('PYZ.pyz').toc)\n"
+            "print(json.dumps(sorted(names)))\n")
+    exes = [str(p) for p in bundle.iterdir() if p.is_file() and p.name.startswith("labapp")
+            and (p.suffix == ".exe" or not IS_WINDOWS)]
+    out = subprocess.run([str(venv_py), "-c", code, *exes], capture_output=True, text=True, check=True)
+    modules = json.loads(out.stdout)
+    assert "lab_app.cli" in modules and "model.inference" in modules
+    bad = sorted({m.split(".")[0] for m in modules} & FORBIDDEN_TOP)
+    assert not bad, f"modules {bad} are embedded in the cpu executables"
+
+
+def test_bundle_size(bundle, build_info):
+    size = _du_mb(bundle)
+    limit = SIZE_LIMIT_MB.get(build_info["flavor"])
+    print(f"bundle {bundle}: {size} MB (du -sm)")
+    if limit is None:
+        pytest.skip(f"no size budget for the {build_info['flavor']} flavor ({size} MB)")
+    assert size <= limit, f"{bundle} is {size} MB, over the {limit} MB budget"
+
+
+def test_bundled_model_verifies_without_weights(bundle):
+    from model.modeldir import ONNX, read_model_json, verify_file
+    for d in (bundle / "_internal" / "resources" / "models").iterdir():
+        if (d / "model.json").is_file():
+            meta = read_model_json(d)
+            verify_file(d, ONNX, meta.get("onnx_sha256"))
+
+
+# -- running it like a clinic PC ------------------------------------------------------------------
+def test_batch_help_starts(batch_exe, tmp_path):
+    r = run_frozen([str(batch_exe), "--help"], tmp_path, timeout=120)
+    assert r.returncode == 0, r.explain()
+    assert "labapp-batch" in r.stdout
+
+
+def test_sandbox_has_no_python(bundle, tmp_path):
+    r = run_frozen(["/bin/true"], tmp_path)
+    if not r.sandboxed:
+        pytest.skip("no unshare as root here: the frozen runs use env -i only")
+    assert not python_runs_in_sandbox(tmp_path / "probe"), \
+        "a Python interpreter still starts in the sandbox; the no-Python check proves nothing"
+
+
+def test_batch_report_offline_without_python(bundle, batch_exe, samples, tmp_path):
+    out = tmp_path / "out"
+    before = snapshot(bundle)
+    r = run_frozen([str(batch_exe), str(samples), "--out", str(out), "--report", "--patient-id", "T1",
+                    "--quiet"], tmp_path, keep=[samples])
+    assert r.returncode == 0, r.explain()
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert len(results["images"]) == sample_count(samples)
+    assert all(img["status"] == "ok" for img in results["images"]), results["images"]
+    assert results["device"].startswith("CPU") or "CUDA" in results["device"]
+    assert (out / "results.csv").is_file()
+    pdf = out / "report.pdf"
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+    # The case went to the user's data folder, not into the installation.
+    assert (tmp_path / "data" / "cases.sqlite3").is_file()
+    assert snapshot(bundle) == before, "the run wrote into the installation folder"
+    if r.inet_connects is not None:
+        assert r.inet_connects == [], f"the batch tried to reach the network: {r.inet_connects}"
+    print(f"sandboxed={r.sandboxed} traced={r.inet_connects is not None}")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_gui_screenshot_offscreen(bundle, gui_exe, samples, tmp_path):
+    png = tmp_path / "shot.png"
+    before = snapshot(bundle)
+    r = run_frozen([str(gui_exe), "--open", str(samples), "--screenshot", str(png)], tmp_path,
+                   env_extra={"QT_QPA_PLATFORM": "offscreen"}, keep=[samples], timeout=600)
+    assert r.returncode == 0, r.explain()
+    assert png.is_file(), r.explain()
+    w, h = _png_size(png)
+    assert w >= 400 and h >= 300, (w, h)
+    assert snapshot(bundle) == before, "the GUI wrote into the installation folder"
+    if r.inet_connects is not None:
+        assert r.inet_connects == [], f"the GUI tried to reach the network: {r.inet_connects}"
+
+
+# -- the Linux tarball ----------------------------------------------------------------------------
+def test_linux_tarball(bundle, build_info):
+    if IS_WINDOWS:
+        pytest.skip("the tarball is the Linux deliverable")
+    import platform
+    name = f"labapp-{build_info['app_version']}-linux-{platform.machine()}-{build_info['flavor']}"
+    tarball = bundle.parent / f"{name}.tar.gz"
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} not built (installer/build.sh --no-tarball?)")
+    with tarfile.open(tarball) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+    for f in ("labapp-batch", "labapp.desktop", "INSTALL.txt", "install.sh", "uninstall.sh",
+              "_internal/build_info.json", "licenses/THIRD-PARTY-NOTICES.txt"):
+        assert f"{name}/{f}" in members, f"{f} missing from {tarball.name}"
+    for f in ("labapp-batch", "install.sh"):
+        assert members[f"{name}/{f}"].mode & 0o111 == 0o111
+    if (bundle / "labapp").is_file():
+        assert f"{name}/labapp" in members
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+    unreadable = [n for n, m in members.items() if m.isfile() and not m.mode & 0o004]
+    assert not unreadable, f"files other users cannot read: {unreadable[:5]}"
