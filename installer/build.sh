@@ -60,6 +60,21 @@ if [ "$FLAVOR" = cpu ] && "$VENV/bin/python" -c "import importlib.util,sys; sys.
     exit 1
 fi
 
+# The X11 libraries of Qt's xcb plugin are bundled from this machine; a missing one would make the
+# GUI need it on every clinic PC instead.
+if [ "$(uname -s)" = Linux ] && command -v ldconfig >/dev/null; then
+    missing=""
+    libs=$(ldconfig -p)
+    for lib in libxcb-cursor.so.0:libxcb-cursor0 libxcb-icccm.so.4:libxcb-icccm4 \
+               libxcb-keysyms.so.1:libxcb-keysyms1 libxkbcommon-x11.so.0:libxkbcommon-x11-0; do
+        case "$libs" in *"${lib%%:*}"*) ;; *) missing="$missing ${lib##*:}" ;; esac
+    done
+    if [ -n "$missing" ]; then
+        echo "build.sh: WARNING: not on this build machine (apt-get install$missing): the GUI of this" >&2
+        echo "build.sh: WARNING: bundle will need them on the clinic PC." >&2
+    fi
+fi
+
 # 2. PyInstaller (one spec, two executables, one folder).
 step "running PyInstaller"
 "$VENV/bin/python" -m PyInstaller --noconfirm --log-level WARN \

@@ -42,6 +42,11 @@ def _marker_applies(marker: str) -> bool:
     return sys.platform == m.group(1)
 
 
+def same_version(installed: str, pin: str) -> bool:
+    """Exact match; a pin without a local label also accepts one (PyTorch's 2.14.1+cu130)."""
+    return installed == pin or ("+" not in pin and installed.split("+", 1)[0] == pin)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
@@ -54,7 +59,7 @@ def main(argv: list[str]) -> int:
             continue
         if name not in pins:
             problems.append(f"{name} {dist.version} is installed but not pinned")
-        elif pins[name] != dist.version:
+        elif not same_version(dist.version, pins[name]):
             problems.append(f"{name} {dist.version} is installed but {pins[name]} is pinned")
     if problems:
         print("check_pins: the build venv does not match " + argv[0] + ":\n  " + "\n  ".join(problems),

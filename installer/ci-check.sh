@@ -13,6 +13,22 @@ if [ -n "${LABAPP_SKIP_INSTALLER_CHECK:-}" ]; then
     echo "ci-check: skipped (LABAPP_SKIP_INSTALLER_CHECK is set)"
     exit 0
 fi
+mkdir -p build
+# Build-machine packages: the X11 libraries the bundle takes along for Qt's xcb plugin, and Xvfb
+# for the test that starts the GUI on a real (virtual) X server.
+APT_PKGS="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 xvfb"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
+    need=""
+    for p in $APT_PKGS; do
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || need="$need $p"
+    done
+    if [ -n "$need" ]; then
+        echo "ci-check: apt-get install$need"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends $need; } >build/ci-apt.log 2>&1 ||
+            echo "ci-check: WARNING: apt-get failed (see build/ci-apt.log); building without$need"
+    fi
+fi
 DATA=${LABAPP_DATASET_DIR:-$(cd .. && pwd)/shared/data/all-taleqani}/Original
 CLASSES="Benign Early Pre Pro"
 WORK=build/ci-installer
@@ -28,7 +44,7 @@ if ! ls resources/models/*/model.json >/dev/null 2>&1; then
     rm -rf "$WORK/model-data" "$WORK/model-run"
     for c in $CLASSES; do
         mkdir -p "$WORK/model-data/$c"
-        find "$DATA/$c" -maxdepth 1 -type f -iname '*.jpg' | sort | head -8 |
+        find "$DATA/$c" -maxdepth 1 -type f -iname '*.jpg' | sort | sed -n '1,8p' |
             while read -r f; do ln -s "$f" "$WORK/model-data/$c/"; done
     done
     .venv/bin/python -m model.train "$WORK/model-data" --out "$WORK/model-run" --epochs 1 \
@@ -36,7 +52,8 @@ if ! ls resources/models/*/model.json >/dev/null 2>&1; then
     BUILD_ARGS+=(--model-dir "$WORK/model-run/model")
 fi
 
-if ! find resources/samples -type f \( -iname '*.jpg' -o -iname '*.png' -o -iname '*.tif*' -o -iname '*.bmp' \) 2>/dev/null | grep -q .; then
+if [ -z "$(find resources/samples -type f \( -iname '*.jpg' -o -iname '*.png' -o -iname '*.tif*' \
+              -o -iname '*.bmp' \) -print -quit 2>/dev/null)" ]; then
     if [ -d "$DATA" ]; then
         rm -rf "$WORK/samples"
         mkdir -p "$WORK/samples"

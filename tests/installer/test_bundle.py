@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,42 @@ def test_gui_screenshot_offscreen(bundle, gui_exe, samples, tmp_path):
     assert snapshot(bundle) == before, "the GUI wrote into the installation folder"
     if r.inet_connects is not None:
         assert r.inet_connects == [], f"the GUI tried to reach the network: {r.inet_connects}"
+
+
+@pytest.fixture
+def x_display():
+    """A private Xvfb display (no TCP), so the real xcb platform plugin of the bundle is loaded."""
+    xvfb = shutil.which("Xvfb")
+    if IS_WINDOWS or not xvfb:
+        pytest.skip("Xvfb not installed (apt-get install xvfb): the bundle's xcb plugin is not checked")
+    n = next(n for n in range(91, 140) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+             and not Path(f"/tmp/.X{n}-lock").exists())
+    proc = subprocess.Popen([xvfb, f":{n}", "-screen", "0", "1366x768x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not Path(f"/tmp/.X11-unix/X{n}").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"Xvfb :{n} did not start")
+            time.sleep(0.1)
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_gui_on_x11(bundle, gui_exe, samples, tmp_path, x_display):
+    """The xcb platform plugin and the X11 libraries it needs load from the bundle."""
+    png = tmp_path / "x11.png"
+    r = run_frozen([str(gui_exe), "--open", str(samples), "--screenshot", str(png)], tmp_path,
+                   env_extra={"QT_QPA_PLATFORM": "xcb", "DISPLAY": x_display}, keep=[samples],
+                   timeout=600)
+    assert r.returncode == 0, r.explain()
+    assert png.is_file(), r.explain()
+    assert _png_size(png)[0] >= 400
 
 
 # -- the Linux tarball ----------------------------------------------------------------------------

@@ -212,3 +212,13 @@ def test_build_ps1_mirrors_build_sh():
                    "--noconfirm", "ISCC", "venv-$Flavor"):
         assert needle in ps1, needle
     assert re.search(r"ValidateSet\(\s*'cpu'\s*,\s*'cuda'\s*\)", ps1)
+
+
+def test_cuda_constraints_extend_the_cpu_pins():
+    cpu = check_pins.read_pins(INSTALLER / "constraints-cpu.txt")
+    cuda = check_pins.read_pins(INSTALLER / "constraints-cuda.txt")
+    assert {k: v for k, v in cuda.items() if k in cpu} == cpu
+    assert cuda["torch"] and cuda["torchvision"]
+    assert check_pins.same_version("2.14.1+cu130", "2.14.1")
+    assert not check_pins.same_version("2.14.2", "2.14.1")
+    assert not check_pins.same_version("2.14.1", "2.14.1+cu130")
