@@ -1,0 +1,92 @@
+"""Loading one field for the viewer, off the GUI thread.
+
+A ``FieldJob`` reads the file (``load_rgb``, the pipeline's loader), segments it with the given
+parameters and, when an engine is available, computes the activation map of the top class
+(MobileNetV2 CAM: no backward pass, a few milliseconds). Results carry the request number so the
+viewer can drop answers to requests it no longer needs (fast keyboard navigation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QRunnable
+from PySide6.QtGui import QImage
+
+from .inbox import gui_inbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FieldData:
+    request: int
+    path: str
+    rgb: np.ndarray | None = None
+    image: QImage | None = None        # the field, ready to show
+    seg: Any = None                    # SegmentationResult
+    cam: np.ndarray | None = None      # [0, 1] map of the top class, model resolution
+    cam_class: str | None = None
+    error: str | None = None
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    h, w = rgb.shape[:2]
+    rgb = np.ascontiguousarray(rgb)
+    return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+class FieldJob(QRunnable):
+    """Load (unless ``rgb`` is given), segment and, with an engine, compute the CAM."""
+
+    def __init__(self, request: int, path: str, params: Any, done: Callable[[FieldData], None],
+                 engine: Any = None, rgb: np.ndarray | None = None, image: QImage | None = None,
+                 want_cam: bool = True) -> None:
+        super().__init__()
+        self.request = request
+        self.path = path
+        self.params = params
+        self.done = done
+        self.engine = engine
+        self.rgb = rgb
+        self.image = image
+        self.want_cam = want_cam
+
+    def run(self) -> None:
+        gui_inbox().post(self.done, self._load())   # ``done`` runs on the GUI thread
+
+    def _load(self) -> FieldData:
+        from lab_app.core.errors import ImageLoadError, SegmentationError
+        from lab_app.core.imaging import load_rgb
+        from lab_app.core.segmentation import segment
+
+        data = FieldData(self.request, self.path, self.rgb, self.image)
+        try:
+            if data.rgb is None:
+                data.rgb = load_rgb(self.path).rgb
+            if data.image is None:
+                data.image = rgb_to_qimage(data.rgb)
+            data.seg = segment(data.rgb, self.params)
+        except (ImageLoadError, SegmentationError) as exc:
+            data.error = str(exc)
+            return data
+        if self.engine is not None and self.want_cam:
+            data.cam, data.cam_class = self._cam(data.rgb)
+        return data
+
+    def _cam(self, rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        from model.errors import ModelError
+        from model.inference import normalise_cam
+        try:
+            preds = self.engine.predict([rgb], with_cam=True)
+        except (ModelError, RuntimeError, ValueError) as exc:
+            log.warning("no activation map for %s: %s", self.path, exc)
+            return None, None
+        if preds.cams is None:
+            return None, None
+        top = int(np.argmax(preds.probabilities[0]))
+        return normalise_cam(preds.cams[0, top]), self.engine.classes[top]

@@ -1,0 +1,44 @@
+"""Colours and labels shared by the widgets (the same class colours as the PDF report)."""
+
+from __future__ import annotations
+
+from model.classes import CLASS_IDS, DISPLAY_NAMES
+
+CLASS_COLOURS = {"Benign": "#4C9F70", "Early": "#E0A030", "Pre": "#3D7CC9", "Pro": "#8E5CB5"}
+
+FLAG_LABELS = {"low_confidence": "Low confidence", "no_cells": "No cells found",
+               "out_of_scope": "Out of scope", "load_error": "Load error"}
+
+# Row states (what the image list shows).
+PENDING = "pending"
+ANALYSING = "analysing"
+DONE = "done"
+NEEDS_REVIEW = "needs review"
+ERROR = "error"
+OUT_OF_SCOPE = "out of scope"
+ACCEPTED = "accepted"
+OVERRIDDEN = "overridden"
+
+STATE_LABELS = {PENDING: "Pending", ANALYSING: "Analysing…", DONE: "To review",
+                NEEDS_REVIEW: "Needs review", ERROR: "Error", OUT_OF_SCOPE: "Out of scope",
+                ACCEPTED: "Accepted", OVERRIDDEN: "Overridden"}
+STATE_COLOURS = {PENDING: "#8a949e", ANALYSING: "#2b6cb0", DONE: "#1f2933",
+                 NEEDS_REVIEW: "#b7791f", ERROR: "#c53030", OUT_OF_SCOPE: "#975a16",
+                 ACCEPTED: "#2f855a", OVERRIDDEN: "#6b46c1"}
+
+INVALID_STYLE = "border: 1px solid #c53030; background: #fff5f5;"
+RUO_COLOUR = "#a61b1b"
+
+
+def class_label(cid: str | None, empty: str = "—") -> str:
+    if not cid:
+        return empty
+    return DISPLAY_NAMES.get(cid, cid)
+
+
+def flag_label(flag: str) -> str:
+    return FLAG_LABELS.get(flag, flag.replace("_", " ").capitalize())
+
+
+__all__ = ["CLASS_IDS", "DISPLAY_NAMES", "CLASS_COLOURS", "FLAG_LABELS", "STATE_LABELS",
+           "STATE_COLOURS", "class_label", "flag_label"]

@@ -1,0 +1,332 @@
+"""Main-window behaviour for the case: fields, new/open, recent cases, sign-off and exports.
+
+Everything the technician enters is written to the case store at once (a field when its editing
+is finished); a case is created in the store the first time something is saved for it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import re
+from pathlib import Path
+
+from lab_app.core.case_models import LabInfo, Patient, Sample
+from lab_app.core.errors import CaseStoreError, LabAppError
+
+from .case_panel import LABELS
+from .worker import CallableWorker
+
+log = logging.getLogger(__name__)
+
+
+def login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "unknown user"
+
+
+class CaseMixin:
+    # ------------------------------------------------------------------------------ people
+    def technician(self) -> str:
+        return self.case_panel.value("technician")
+
+    def actor(self) -> str:
+        """Who the audit log names for field edits: the technician, else the computer login."""
+        return self.technician() or f"{login_name()} (login)"
+
+    def decision_actor(self) -> str | None:
+        """Decisions must name a person: the technician field, or None after telling the user."""
+        name = self.technician()
+        if not name:
+            self.dialogs.error(self, "Technician needed",
+                               "Enter your name in the Technician field first: every decision is "
+                               "recorded with who made it.")
+            self.focus_case_fields()
+            self.case_panel.focus_field("technician")
+        return name or None
+
+    # ------------------------------------------------------------------------ case lifecycle
+    def new_case(self, confirm: bool = True) -> bool:
+        if self._worker is not None:
+            self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish or cancel "
+                               "it (Esc) before starting another case.")
+            return False
+        self.case = None
+        self._queue.clear()
+        self.model.clear()
+        self.thumbs_clear_pending()
+        self.case_panel.set_case(None, defaults={
+            "technician": self.gui_state.get_str("case/last_technician", "")})
+        self.clear_viewer()
+        self._refresh_summary()
+        self._update_title()
+        self._update_actions()
+        return True
+
+    def thumbs_clear_pending(self) -> None:
+        pass  # thumbnails are cached by path and stay valid across cases
+
+    def open_case_dialog(self) -> None:
+        if self.store is None:
+            self.dialogs.error(self, "Case database unavailable", "The case database could not be "
+                               "opened, so no case can be opened.")
+            return
+        case_id = self.dialogs.open_case(self, self.store)
+        if case_id is not None:
+            self.open_case(case_id)
+
+    def open_case(self, case_id: int) -> bool:
+        if self._worker is not None:
+            self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish or cancel "
+                               "it (Esc) before opening another case.")
+            return False
+        try:
+            case = self.store.get_case(case_id)
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "Case not opened", str(exc))
+            return False
+        self.case = case
+        self._queue.clear()
+        self.case_panel.set_case(case)
+        self.model.set_images(case.images)
+        self.gui_state.add_recent_case(case.id)
+        self.clear_viewer()
+        self._refresh_summary()
+        self._update_title()
+        self._update_actions()
+        if self.proxy.rowCount():
+            self.select_proxy_row(0)
+        missing = sum(1 for img in case.images if not Path(img.path).exists())
+        msg = f"Opened case {case.id} ({len(case.images)} images)."
+        if missing:
+            msg += (f" {missing} image file{'s are' if missing != 1 else ' is'} no longer at the "
+                    "saved location; their results are kept.")
+        self.show_message(msg)
+        return True
+
+    def ensure_case(self) -> int | None:
+        """The current case's id, creating it in the store from the panel's fields if needed."""
+        if self.case is not None:
+            return self.case.id
+        if self.store is None:
+            self.dialogs.error(self, "Case database unavailable", "The case database could not be "
+                               "opened, so nothing can be saved.")
+            return None
+        v = self.case_panel.values()
+        problems = self.case_panel.problems()
+        if problems:
+            # Keep invalid dates out; they are saved once corrected.
+            for name in ("patient_birth_date", "collected_on", "received_on"):
+                if any(p.startswith(LABELS[name]) for p in problems):
+                    v[name] = ""
+        try:
+            case = self.store.create_case(
+                patient=Patient(v["patient_id"], v["patient_name"], v["patient_birth_date"] or None,
+                                v["patient_sex"]),
+                sample=Sample(v["sample_id"], v["specimen"], v["collected_on"] or None,
+                              v["received_on"] or None),
+                technician=v["technician"], physician=v["physician"], reviewer=v["reviewer"],
+                lab=LabInfo.from_settings(self.settings.lab), actor=self.actor())
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "Case not saved", str(exc))
+            return None
+        self.case = case
+        self.case_panel.set_case(case)
+        self.gui_state.add_recent_case(case.id)
+        self._update_title()
+        self._update_actions()
+        return case.id
+
+    def save_case_field(self, name: str, value: str) -> None:
+        if name == "technician" and value:
+            self.gui_state.set_str("case/last_technician", value)
+        if self.case is None:
+            self.ensure_case()   # created with every field of the panel, this one included
+            if self.case is not None:
+                self.show_message(f"Case {self.case.id} created.")
+            return
+        if self.case.locked:
+            return
+        try:
+            self.case = self.store.update_case(self.case.id, self.actor(), **{name: value or None
+                                               if name in ("patient_birth_date", "collected_on",
+                                                           "received_on") else value})
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "Field not saved", str(exc))
+            return
+        self.show_message(f"{LABELS[name]} saved.", timeout_ms=3000)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        base = "ALL Subtype Workstation — research use only"
+        if self.case is None:
+            self.setWindowTitle(f"New case — {base}")
+            return
+        pid = self.case.patient.id or "no patient ID"
+        self.setWindowTitle(f"Case {self.case.id} · {pid} — {base}")
+
+    def _reload_case(self) -> None:
+        if self.case is not None and self.store is not None:
+            try:
+                self.case = self.store.get_case(self.case.id)
+            except CaseStoreError as exc:
+                log.warning("case %s not reloaded: %s", self.case.id, exc)
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        ids = self.gui_state.recent_cases()
+        infos = {}
+        if self.store is not None and ids:
+            try:
+                infos = {c.id: c for c in self.store.list_cases() if c.id in ids}
+            except CaseStoreError as exc:
+                log.warning("recent cases not listed: %s", exc)
+        shown = 0
+        for n, cid in enumerate(ids, start=1):
+            info = infos.get(cid)
+            if info is None:
+                continue
+            label = (f"&{n}  Case {cid} · {info.patient_id or 'no patient ID'} · "
+                     f"{info.sample_id or 'no sample ID'} ({info.status}, {info.image_count} images)")
+            act = menu.addAction(label)
+            act.triggered.connect(lambda _=False, c=cid: self.open_case(c))
+            shown += 1
+        if not shown:
+            act = menu.addAction("No recent cases")
+            act.setEnabled(False)
+
+    # ------------------------------------------------------------------------------- sign-off
+    def sign_off(self) -> None:
+        if self.case is None or self.case.locked:
+            return
+        if self._worker is not None:
+            self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish before "
+                               "signing off.")
+            return
+        problems = self.case_panel.problems(for_sign_off=True)
+        if problems:
+            self.focus_case_fields()
+            self.dialogs.error(self, "Case details incomplete",
+                               "Complete the case details before signing off:\n" + "\n".join(problems))
+            return
+        self._reload_case()
+        undecided = [r for r in self.model.rows() if r.undecided]
+        if undecided:
+            self.dialogs.error(self, "Decisions missing",
+                               f"{len(undecided)} image{'s still need' if len(undecided) != 1 else ' still needs'}"
+                               " a decision before sign-off. Press N to go to the next one.")
+            return
+        pending = [r for r in self.model.rows() if r.image is None]
+        if pending:
+            self.dialogs.error(self, "Images not analysed",
+                               f"{len(pending)} image(s) are not analysed yet. Analyse them "
+                               "(Ctrl+R) before signing off.")
+            return
+        from lab_app.core.case_summary import summarize
+        summary = summarize(self.model.images())
+        names = self.dialogs.sign_off(self, self.technician(), self.case_panel.value("reviewer"),
+                                      self.settings.lab.require_reviewer,
+                                      f"Case call: <b>{summary.label}</b> from {summary.call.reviewed} "
+                                      "reviewed images.")
+        if names is None:
+            return
+        technician, reviewer = names
+        try:
+            self.case = self.store.sign_off(self.case.id, technician, reviewer or None,
+                                            require_reviewer=self.settings.lab.require_reviewer)
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "Not signed off", str(exc))
+            return
+        self.case_panel.set_case(self.case)
+        self.refresh_current()
+        self._update_actions()
+        self.show_message(f"Case {self.case.id} signed off by {technician} and locked.")
+
+    # -------------------------------------------------------------------------------- exports
+    def _export_name(self, ext: str) -> str:
+        case = self.case
+        pid = re.sub(r"[^A-Za-z0-9._-]+", "_", case.patient.id or "")
+        stem = f"case-{case.id}" + (f"-{pid}" if pid else "")
+        folder = self.gui_state.get_str("paths/export_folder", "") or self.last_folder()
+        return str(Path(folder) / f"{stem}.{ext}")
+
+    def export_pdf(self) -> None:
+        if self.case is None or not self.model.images():
+            self.dialogs.error(self, "Nothing to report", "Analyse images first; the report "
+                               "describes the case's analysed images.")
+            return
+        missing = [LABELS[n] for n in ("patient_id", "sample_id") if not self.case_panel.value(n)]
+        if missing:
+            self.focus_case_fields()
+            self.dialogs.error(self, "Case details incomplete",
+                               f"Enter the {' and the '.join(missing)} before printing the report.")
+            return
+        if self._report_job is not None:
+            return
+        path = self.dialogs.save_file(self, "Export PDF report", self._export_name("pdf"),
+                                      "PDF files (*.pdf)")
+        if not path:
+            return
+        if not path.lower().endswith(".pdf"):
+            path += ".pdf"
+        self.gui_state.set_str("paths/export_folder", str(Path(path).parent))
+        self.write_report(path)
+
+    def write_report(self, path: str) -> None:
+        """Build the PDF in a worker thread (pictures for hundreds of images take seconds)."""
+        store, case_id, settings, engine = self.store, self.case.id, self.settings, self.engine
+
+        def build():
+            from lab_app.core.overlays import ReportPictures
+            from lab_app.core.report import build_report
+            pictures = ReportPictures(engine)
+            metrics = None
+            if engine is not None:
+                metrics = {k: engine.meta.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1", "ece")}
+            return build_report(store, case_id, path, page_size=settings.lab.report_page_size,
+                                overwrite=True, include_appendix=engine is not None,
+                                overlay_provider=pictures.segmentation,
+                                cam_provider=pictures.activation if engine is not None else None,
+                                model_metrics=metrics,
+                                confidence_threshold=settings.lab.confidence_threshold)
+
+        job = CallableWorker(build, "writing the report", expected=(LabAppError, OSError))
+        job.signals.finished.connect(self._report_written)
+        job.signals.errored.connect(self._report_failed)
+        self._report_job = job
+        self._update_actions()
+        self.show_message(f"Writing the report to {path}…", timeout_ms=0)
+        self._aux_pool.start(job)
+
+    def _report_written(self, done) -> None:
+        path = done.value
+        self._report_job = None
+        self._update_actions()
+        self.show_message(f"Report saved: {path}")
+        self.report_written.emit(str(path))
+
+    def _report_failed(self, message: str) -> None:
+        self._report_job = None
+        self._update_actions()
+        self.show_message("The report was not written.", error=True)
+        self.dialogs.error(self, "Report not written", f"The report could not be written: {message}")
+
+    def export_csv(self) -> None:
+        if self.case is None:
+            return
+        path = self.dialogs.save_file(self, "Export CSV", self._export_name("csv"),
+                                      "CSV files (*.csv)")
+        if not path:
+            return
+        if not path.lower().endswith(".csv"):
+            path += ".csv"
+        self.gui_state.set_str("paths/export_folder", str(Path(path).parent))
+        try:
+            written = self.store.export_csv(self.case.id, path, overwrite=True)
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "CSV not written", str(exc))
+            return
+        self.show_message(f"CSV saved: {written}")

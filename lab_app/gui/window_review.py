@@ -1,0 +1,273 @@
+"""Main-window behaviour for reviewing: the current image, the viewer, decisions and navigation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex
+
+from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, PENDING
+from lab_app.core.errors import CaseStoreError
+
+from .field_loader import FieldData, FieldJob
+from .results_model import ImageRow
+from .segmentation_panel import params_from_json
+from .theme import CLASS_IDS, class_label
+
+log = logging.getLogger(__name__)
+
+
+class ReviewMixin:
+    advance_after_decision = True
+
+    # ------------------------------------------------------------------------ current image
+    def current_proxy_row(self) -> int:
+        idx = self.image_list.view.selectionModel().currentIndex()
+        return idx.row() if idx.isValid() else -1
+
+    def current_row(self) -> ImageRow | None:
+        r = self.current_proxy_row()
+        if r < 0 or r >= self.proxy.rowCount():
+            return None
+        return self.proxy.row_at(r)
+
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        self.refresh_current(reload_field=True)
+
+    def refresh_current(self, reload_field: bool = False) -> None:
+        row = self.current_row()
+        locked = self.case is not None and self.case.locked
+        self.prediction.show_row(row, locked=locked)
+        if row is None:
+            if reload_field:
+                self.clear_viewer()
+            return
+        if reload_field or self._field is None or self._field.path != row.path:
+            self._load_field(row)
+        else:
+            self._update_viewer_header()
+
+    def clear_viewer(self) -> None:
+        self._field_request += 1
+        self._field = None
+        self._field_cam = None
+        self.viewer.view.clear_field("Drop images or a folder here, or use File ▸ Add images "
+                                     "(Ctrl+I) / Add folder (Ctrl+Shift+I).")
+        self.viewer.title.setText("")
+        self.viewer.cells_label.setText("")
+        self.seg_panel.set_preview(None)
+
+    def _load_field(self, row: ImageRow) -> None:
+        self._field_request += 1
+        self.viewer.title.setText(f"{row.name} — loading…")
+        job = FieldJob(self._field_request, row.path, self._preview_params(), self._on_field_loaded,
+                       engine=self.engine)
+        self._view_pool.start(job)
+
+    def _preview_params(self):
+        return self.seg_panel.params
+
+    def _on_field_loaded(self, data: FieldData) -> None:
+        if data.request != self._field_request or self._closed:
+            return
+        row = self.current_row()
+        view = self.viewer.view
+        if data.error:
+            self._field = None
+            view.clear_field(data.error)
+            self.viewer.title.setText(Path(data.path).name)
+            self.viewer.cells_label.setText("")
+            self.seg_panel.set_preview(None)
+            self.field_shown.emit(data.path)
+            return
+        same_field = self._field is not None and self._field.path == data.path
+        if not same_field:
+            view.set_field(data.image)
+        if data.cam is not None or not same_field:
+            self._field_cam = (data.cam, data.cam_class)
+        self._field = data
+        view.set_segmentation(data.seg)
+        cam, _cls = self._field_cam or (None, None)
+        view.set_cam(cam)
+        self._update_viewer_header(row)
+        self.field_shown.emit(data.path)
+
+    def _update_viewer_header(self, row: ImageRow | None = None) -> None:
+        data = self._field
+        if data is None or data.rgb is None:
+            return
+        row = row or self.current_row()
+        h, w = data.rgb.shape[:2]
+        self.viewer.title.setText(f"{Path(data.path).name} — {w} × {h} px")
+        n = data.seg.count if data.seg is not None else None
+        analysed = row.result.cells if row is not None and row.result is not None else None
+        same = True
+        if row is not None and row.result is not None and row.result.segmentation:
+            same = params_from_json(row.result.segmentation) == self.seg_panel.params
+        text = f"{n} cell{'s' if n != 1 else ''} found" if n is not None else ""
+        if not same and analysed is not None:
+            text += f" (preview; analysed: {analysed})"
+        self.viewer.cells_label.setText(text)
+        self.seg_panel.set_preview(n, analysed, same)
+        cam_cls = (self._field_cam or (None, None))[1]
+        self.viewer.update_overlay_label()
+        if self.viewer.view.show_cam:
+            if cam_cls:
+                self.viewer.overlay_label.setText(self.viewer.overlay_label.text()
+                                                  + f" · map of {class_label(cam_cls)}")
+            elif self.engine is None:
+                self.viewer.overlay_label.setText(self.viewer.overlay_label.text()
+                                                  + " · needs the model")
+
+    # ---------------------------------------------------------------------- overlays, preview
+    def set_overlay(self, mask: bool | None = None, outlines: bool | None = None,
+                    cam: bool | None = None) -> None:
+        a = self.actions_
+        self.viewer.view.set_overlays(mask=a.show_mask.isChecked() if mask is None else mask,
+                                      outlines=a.show_outlines.isChecked() if outlines is None else outlines,
+                                      cam=a.show_cam.isChecked() if cam is None else cam)
+        self._update_viewer_header()
+        if not self._field:
+            self.viewer.update_overlay_label()
+
+    def preview_segmentation(self, params) -> None:
+        """Re-segment the field on screen with the panel's parameters (live preview)."""
+        self.gui_state.set_segmentation(params.to_json())
+        a = self.actions_
+        if not (a.show_mask.isChecked() or a.show_outlines.isChecked()):
+            a.show_outlines.setChecked(True)
+        data = self._field
+        if data is None or data.rgb is None:
+            return
+        self._field_request += 1
+        job = FieldJob(self._field_request, data.path, params, self._on_field_loaded,
+                       engine=None, rgb=data.rgb, image=data.image, want_cam=False)
+        self._view_pool.start(job)
+
+    # ------------------------------------------------------------------------------ decisions
+    def _reviewable_row(self) -> ImageRow | None:
+        row = self.current_row()
+        if row is None:
+            return None
+        if self.case is None or row.image is None:
+            self.show_message("This image is not analysed yet.")
+            return None
+        if self.case.locked:
+            self.show_message("The case is signed off; decisions can no longer be changed here.",
+                              error=True)
+            return None
+        if row.failed:
+            self.show_message("This image could not be analysed, so there is no call to review.",
+                              error=True)
+            return None
+        return row
+
+    def accept_current(self) -> None:
+        row = self._reviewable_row()
+        if row is None:
+            return
+        if row.image.out_of_scope or row.result.prediction is None:
+            self.dialogs.error(self, "Nothing to accept",
+                               "The model makes no call for this image (out of scope). Override it "
+                               "with the subtype you see (keys 1–4), or leave it undecided.")
+            return
+        self._decide(row, ACCEPTED)
+
+    def override_current(self, class_index: int) -> None:
+        row = self._reviewable_row()
+        if row is None:
+            return
+        target = CLASS_IDS[class_index]
+        predicted = row.result.prediction
+        if target == predicted and not row.image.out_of_scope:
+            self._decide(row, ACCEPTED)
+            self.show_message(f"{class_label(target)} is the model's call: accepted.")
+            return
+        if self.decision_actor() is None:
+            return
+        choice = self.dialogs.override_reason(self, row.name, predicted, target)
+        if choice is None:
+            self.show_message("Override cancelled; nothing changed.")
+            return
+        cid, reason = choice
+        if cid == predicted and not row.image.out_of_scope:
+            self._decide(row, ACCEPTED)
+            return
+        self._decide(row, OVERRIDDEN, cid, reason)
+
+    def reset_decision(self) -> None:
+        row = self._reviewable_row()
+        if row is None or row.decision == PENDING:
+            return
+        self._decide(row, PENDING, advance=False)
+
+    def _decide(self, row: ImageRow, decision: str, override_class: str | None = None,
+                reason: str | None = None, advance: bool | None = None) -> bool:
+        actor = self.decision_actor()
+        if actor is None:
+            return False
+        try:
+            image = self.store.set_decision(self.case.id, row.image.id, actor, decision,
+                                            override_class=override_class, reason=reason)
+        except CaseStoreError as exc:
+            self.dialogs.error(self, "Decision not saved", str(exc))
+            return False
+        advance = self.advance_after_decision if advance is None else advance
+        # Find the next undecided image before the update: a filter may hide this row after it.
+        target = (self._find_undecided(+1, self.current_proxy_row(), skip=row)
+                  if advance and decision != PENDING else None)
+        self.model.update_image(image)
+        self._refresh_summary()
+        what = {ACCEPTED: f"Accepted {class_label(image.result.prediction)}",
+                OVERRIDDEN: f"Overridden to {class_label(override_class)}",
+                PENDING: "Decision undone"}[decision]
+        self.show_message(f"{what} for {row.name}.", timeout_ms=4000)
+        if target is not None:
+            self.select_proxy_row(self.proxy.mapFromSource(self.model.index(target, 0)).row())
+        else:
+            self.refresh_current()
+            if advance and decision != PENDING:
+                self.show_message(f"{what} for {row.name}. No undecided image is left in the list; "
+                                  "sign off when every image has a decision (Ctrl+Shift+S).",
+                                  timeout_ms=8000)
+        return True
+
+    # ----------------------------------------------------------------------------- navigation
+    def _find_undecided(self, step: int, start: int, skip: ImageRow | None = None) -> int | None:
+        """Source row of the next undecided image in list order after proxy row ``start``."""
+        n = self.proxy.rowCount()
+        for k in range(1, n + 1):
+            r = (start + step * k) % n if start >= 0 else (k - 1 if step > 0 else n - k)
+            row = self.proxy.row_at(r)
+            if row.undecided and row is not skip:
+                return self.proxy.mapToSource(self.proxy.index(r, 0)).row()
+        return None
+
+    def go_undecided(self, step: int = +1) -> bool:
+        target = self._find_undecided(step, self.current_proxy_row())
+        if target is None:
+            self.show_message("No image in the list is waiting for a decision.")
+            return False
+        proxy_row = self.proxy.mapFromSource(self.model.index(target, 0)).row()
+        if proxy_row == self.current_proxy_row():
+            self.refresh_current()
+        else:
+            self.select_proxy_row(proxy_row)
+        return True
+
+    def step_image(self, step: int) -> None:
+        n = self.proxy.rowCount()
+        if n == 0:
+            return
+        here = self.current_proxy_row()
+        self.select_proxy_row(min(n - 1, max(0, here + step)) if here >= 0 else 0)
+
+    def _after_filter(self) -> None:
+        if self.current_row() is None and self.proxy.rowCount():
+            self.select_proxy_row(0)
+        self.refresh_current()
+
+    def _refresh_summary(self) -> None:
+        pending = sum(1 for r in self.model.rows() if r.image is None)
+        self.summary.update_summary(self.model.images(), pending)

@@ -1,0 +1,187 @@
+"""Opening images, the worker, progress, cancel, close during a run, errors (real images, CPU)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from lab_app.gui import theme
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def slow_engine(win, delay_s: float = 0.25):
+    """Make each model call take at least ``delay_s`` so a run lasts long enough to interrupt."""
+    real = win.engine.run_preprocessed
+
+    def slow(x, with_cam=False):
+        time.sleep(delay_s)
+        return real(x, with_cam=with_cam)
+
+    win.engine.run_preprocessed = slow
+
+
+def many_images(src: Path, dst: Path, n: int) -> Path:
+    """``n`` distinct files (the same pictures, bytes appended after the JPEG end marker, so
+    each has its own sha256: the case store treats identical content as one image)."""
+    dst.mkdir()
+    files = sorted(src.glob("*.jpg"))
+    for i in range(n):
+        data = files[i % len(files)].read_bytes()
+        (dst / f"field-{i:04d}.jpg").write_bytes(data + f"copy {i}".encode())
+    return dst
+
+
+def test_window_appears_without_loading_torch_or_onnxruntime(tmp_path):
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from lab_app.gui.main_window import MainWindow\n"
+        f"w = MainWindow(store_path={str(tmp_path / 'c.sqlite3')!r}, config_dir={str(tmp_path)!r})\n"
+        "w.show(); app.processEvents()\n"
+        "bad = [m for m in ('torch', 'onnxruntime') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+        "w.shutdown()\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env, timeout=120)
+
+
+def test_open_folder_analyses_every_image_and_stores_it(make_window, image_folder, gui):
+    win = gui.analysed_window(make_window, image_folder)
+    rows = win.model.rows()
+    assert len(rows) == 12
+    assert all(r.state not in (theme.PENDING, theme.ANALYSING) for r in rows)
+    case = win.store.get_case(win.case.id)
+    assert len(case.images) == 12
+    assert {Path(img.path).name for img in case.images} == {p.name for p in image_folder.iterdir()}
+    assert all(img.result.status == "ok" and img.result.prediction for img in case.images)
+    assert win.device_label.text() == "CPU: ONNX Runtime"
+    info = win.engine.info
+    assert info["name"] in win.model_label.text() and str(info["version"]) in win.model_label.text()
+    # The first image is selected and shown with its cell count.
+    assert win.current_row() is not None
+    gui.qtbot.waitUntil(lambda: win._field is not None)
+    assert "cell" in win.viewer.cells_label.text()
+    assert win.summary.other_label.text().startswith("12 analysed")
+    assert not win.dialogs.errors
+
+
+def test_unreadable_file_becomes_an_error_row_without_a_dialog(make_window, image_folder, gui):
+    (image_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff this is not a JPEG")
+    (image_folder / "notes.png").write_text("not an image")
+    win = gui.analysed_window(make_window, image_folder)
+    bad = [r for r in win.model.rows() if r.name in ("broken.jpg", "notes.png")]
+    assert len(bad) == 2
+    for r in bad:
+        assert r.state == theme.ERROR
+        assert r.result.status == "error" and r.result.error
+        assert r.result.error in r.detail()
+    assert not win.dialogs.errors           # no modal box per file
+    stored = {Path(i.path).name: i for i in win.store.get_case(win.case.id).images}
+    assert stored["broken.jpg"].result.status == "error"
+    # Selecting it explains why in the prediction panel.
+    win.select_proxy_row(win.proxy.mapFromSource(win.model.index(win.model.find(bad[0].path), 0)).row())
+    assert "Not analysed" in win.prediction.call_label.text()
+
+
+def test_cancel_mid_run_keeps_what_was_analysed(make_window, image_folder, tmp_path, gui):
+    folder = many_images(image_folder, tmp_path / "many", 200)
+    win = make_window()
+    slow_engine(win)
+    win.open_paths([folder])
+    qtbot = gui.qtbot
+    qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
+    with qtbot.waitSignal(win.analysis_finished, timeout=30000):
+        win.actions_.cancel.trigger()
+    rows = win.model.rows()
+    done = [r for r in rows if r.image is not None]
+    assert 0 < len(done) < 200
+    assert not any(r.running for r in rows)
+    assert len(win.store.get_case(win.case.id).images) == len(done)
+    assert "Cancelled" in win.statusBar().currentMessage()
+    # The rest can be analysed later.
+    assert win.actions_.analyse.isEnabled()
+
+
+def test_closing_during_a_run_stops_the_worker_without_hanging(make_window, image_folder, tmp_path, gui):
+    folder = many_images(image_folder, tmp_path / "many", 200)
+    win = make_window()
+    slow_engine(win)
+    win.open_paths([folder])
+    gui.qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
+    worker = win._worker
+    assert worker is not None
+    t0 = time.perf_counter()
+    win.close()
+    assert time.perf_counter() - t0 < 20
+    assert worker.cancelled and not worker.running
+    assert win._work_pool.activeThreadCount() == 0
+
+
+def test_engine_error_is_shown_once_with_what_to_do(make_window, image_folder, tmp_path, model_dir, gui):
+    tampered = tmp_path / "model"
+    shutil.copytree(model_dir, tampered)
+    with open(tampered / "model.onnx", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02\x03")
+    win = make_window(model_dir=tampered)
+    assert win.engine is None and win.engine_error
+    assert len(win.dialogs.errors) == 1
+    title, text = win.dialogs.errors[0]
+    assert "model" in title.lower()
+    assert "checksum" in text and "Preferences" in text
+    assert win.device_label.text() == "No model loaded"
+    # Images can still be added; they wait, and no further dialog appears.
+    win.open_paths([image_folder])
+    gui.qtbot.wait(200)
+    assert all(r.state == theme.PENDING for r in win.model.rows())
+    assert len(win.dialogs.errors) == 1
+
+
+def test_missing_model_folder_is_explained(make_window, tmp_path):
+    win = make_window(model_dir=tmp_path / "nowhere")
+    assert win.engine is None
+    assert len(win.dialogs.errors) == 1
+    assert "does not exist" in win.dialogs.errors[0][1]
+
+
+def test_drop_files_and_folders_adds_them(make_window, image_folder, gui):
+    win = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(image_folder))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(event)
+    gui.wait_analysed(win)
+    assert win.model.rowCount() == 12
+
+
+def test_screenshot_command_saves_a_png_and_exits_0(tmp_path, model_dir, image_folder):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("LABAPP_CONFIG_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab_app.app", "--model", str(model_dir), "--device", "cpu",
+         "--size", "1366x768", "--screenshot", str(out), str(image_folder)],
+        cwd=REPO, env=env, timeout=180, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from PySide6.QtGui import QImage
+    img = QImage(str(out))
+    assert not img.isNull() and img.width() == 1366 and img.height() == 768
+
+
+@pytest.mark.parametrize("argv", [["--size", "big"]])
+def test_labapp_usage_errors_exit_2(argv):
+    from lab_app.app import main
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
