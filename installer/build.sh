@@ -84,6 +84,14 @@ BUNDLE=$DIST/labapp-$FLAVOR
 chmod -R u+rwX,go+rX,go-w "$BUNDLE"
 SIZE=$(du -sm "$BUNDLE" | cut -f1)
 step "bundle $BUNDLE: ${SIZE} MB"
+# The newest glibc symbol version any bundled binary needs: the oldest Linux the bundle runs on.
+GLIBC_MIN=""
+if command -v objdump >/dev/null; then
+    GLIBC_MIN=$(find "$BUNDLE" -type f \( -name '*.so' -o -name '*.so.*' -o -name 'labapp*' \) -print0 |
+                xargs -0 objdump -T 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' |
+                sort -V | tail -n 1 || true)
+    step "the bundle needs glibc >= ${GLIBC_MIN:-?} on the target PC (this machine: $(ldd --version | sed -n '1s/.* //p'))"
+fi
 
 # 3. Linux tarball: the bundle + .desktop file + install note + install script.
 if [ "$TARBALL" = 1 ]; then
@@ -95,6 +103,10 @@ if [ "$TARBALL" = 1 ]; then
     mkdir -p "$STAGE/$NAME"
     cp -a "$BUNDLE/." "$STAGE/$NAME/"
     cp installer/linux/labapp.desktop installer/linux/INSTALL.txt "$STAGE/$NAME/"
+    if [ -n "$GLIBC_MIN" ]; then
+        printf '\nThis build needs glibc %s or newer (check: ldd --version), measured when it was built.\n' \
+            "$GLIBC_MIN" >>"$STAGE/$NAME/INSTALL.txt"
+    fi
     install -m 0755 installer/linux/install.sh "$STAGE/$NAME/install.sh"
     install -m 0755 installer/linux/uninstall.sh "$STAGE/$NAME/uninstall.sh"
     if [ -f resources/icons/labapp.png ]; then cp resources/icons/labapp.png "$STAGE/$NAME/labapp.png"; fi
