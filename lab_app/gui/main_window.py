@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLabel, QMainWindow,
-                               QProgressBar, QPushButton, QSizePolicy, QSplitter, QTableView, QTabWidget,
+                               QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSplitter, QTableView, QTabWidget,
                                QToolBar, QWidget)
 
 from lab_app import RESEARCH_USE_ONLY
@@ -43,6 +43,16 @@ from .window_review import ReviewMixin
 log = logging.getLogger(__name__)
 
 APP_TITLE = "ALL Subtype Workstation"
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless vertical scroll area, so that its dock can shrink (1366 x 768)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
 
 
 class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
@@ -184,12 +194,12 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
 
         self.dock_images = self._dock("Images", "dockImages", self.image_list,
                                       Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.dock_prediction = self._dock("Prediction", "dockPrediction", self.prediction,
+        self.dock_prediction = self._dock("Prediction", "dockPrediction", _scrolled(self.prediction),
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.side_tabs = QTabWidget()
         self.side_tabs.setObjectName("sideTabs")
         self.side_tabs.addTab(self.case_panel, "Case")
-        self.side_tabs.addTab(self.seg_panel, "Segmentation")
+        self.side_tabs.addTab(_scrolled(self.seg_panel), "Segmentation")
         self.dock_case = self._dock("Case and settings", "dockCase", self.side_tabs,
                                     Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_results = self._dock("Results", "dockResults", results,
