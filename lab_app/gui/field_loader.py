@@ -18,6 +18,7 @@ from PySide6.QtCore import QRunnable
 from PySide6.QtGui import QImage
 
 from .inbox import gui_inbox
+from .worker import background_priority
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class FieldJob(QRunnable):
         self.want_cam = want_cam
 
     def run(self) -> None:
+        background_priority()
         gui_inbox().post(self.done, self._load())   # ``done`` runs on the GUI thread
 
     def _load(self) -> FieldData:

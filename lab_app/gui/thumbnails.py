@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter
 
 from .inbox import gui_inbox
+from .worker import background_priority
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class _ThumbJob(QRunnable):
         self.done = done
 
     def run(self) -> None:
+        background_priority()
         image = read_thumbnail(self.path, THUMB_PX)
         gui_inbox().post(self.done, self.path, image)   # runs on the GUI thread
 

@@ -98,6 +98,7 @@ class AnalysisWorker(QRunnable):
         return self._cancel.cancelled
 
     def run(self) -> None:  # runs in a pool thread
+        background_priority()
         from lab_app.core.errors import LabAppError
         from lab_app.core.pipeline import Finished, ImageAnalysed, Progress, Started, analyse
         from model.errors import ModelError
@@ -158,6 +159,7 @@ class CallableWorker(QRunnable):
         self.signals = WorkerSignals()
 
     def run(self) -> None:
+        background_priority()
         self.signals.started.emit(self.what)
         try:
             value = self.fn()
@@ -174,7 +176,11 @@ class CallableWorker(QRunnable):
 
 
 def load_engine(model_dir: str | Path | None, device: str) -> Any:
-    """Build the inference engine (imports onnxruntime or torch): call it in a worker thread."""
+    """Build the inference engine (imports onnxruntime or torch): call it in a worker thread.
+    The pipeline and the image loader are imported here too, so that the GUI thread does not
+    pay for their first import when the technician opens images."""
+    import lab_app.core.overlays  # noqa: F401 - warm import, see docstring
+    import lab_app.core.pipeline  # noqa: F401 - warm import, see docstring
     from model.inference import InferenceEngine
     return InferenceEngine(model_dir or None, device=device)
 
@@ -184,3 +190,28 @@ def engine_error_text(exc_text: str) -> str:
     return (f"{exc_text.rstrip('.')}. Images cannot be analysed until this is fixed: check the model "
             "folder and the analysis device in Preferences, or reinstall the application. "
             "Cases already in the database can still be opened, reviewed and printed.")
+
+
+def background_priority() -> None:
+    """Lower the calling worker thread's CPU priority, so the GUI thread wins the CPU when both
+    want it (the window stays responsive while all cores analyse). Threads this thread starts
+    later (the pipeline's preparation threads, ONNX Runtime's pool when the engine is built
+    here) inherit it on Linux. Best effort: a platform that refuses leaves the priority as is."""
+    import os
+    import sys
+    import threading
+    try:
+        if sys.platform.startswith("linux"):
+            tid = threading.get_native_id()
+            current = os.getpriority(os.PRIO_PROCESS, tid)
+            if current < BACKGROUND_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
+        elif sys.platform == "win32":
+            import ctypes
+            kernel32 = ctypes.windll.kernel32
+            kernel32.SetThreadPriority(kernel32.GetCurrentThread(), -1)  # BELOW_NORMAL
+    except (OSError, AttributeError, ValueError) as exc:
+        log.debug("thread priority unchanged: %s", exc)
+
+
+BACKGROUND_NICE = 10
