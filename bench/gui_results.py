@@ -66,7 +66,6 @@ def _run_text(s: dict) -> str:
 def update_section(path: Path, key: str, summary: dict) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     body = _startup_text(summary) if key == "startup" else _run_text(summary)
-    sub = SUBSECTIONS[key]
     m = re.search(rf"^{re.escape(SECTION)}\s*$", text, flags=re.M)
     if m is None:
         section = f"{SECTION}\n\n{INTRO}\n"

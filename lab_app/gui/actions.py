@@ -57,7 +57,7 @@ class Actions:
         for name, text, keys, tip, review, checkable in _SPECS:
             act = QAction(text, parent)
             act.setObjectName(f"action_{name}")
-            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcuts(_unique(keys))
             act.setStatusTip(tip)
             act.setCheckable(checkable)
             setattr(self, name, act)
@@ -85,3 +85,15 @@ class Actions:
             if keys:
                 rows.append((act.text().replace("&", "").rstrip("…"), keys))
         return rows
+
+
+def _unique(keys: list) -> list[QKeySequence]:
+    """Key sequences without empty ones (a standard key a platform lacks) or repeats."""
+    out, seen = [], set()
+    for k in keys:
+        seq = QKeySequence(k)
+        text = seq.toString()
+        if text and text not in seen:
+            seen.add(text)
+            out.append(seq)
+    return out

@@ -86,7 +86,7 @@ class CasePanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         form.setContentsMargins(0, 0, 0, 0)
-        form.setVerticalSpacing(4)
+        form.setVerticalSpacing(3)
         date_re = QRegularExpressionValidator(QRegularExpression(r"[0-9\-]{0,10}"), self)
         for name, label, required, kind in FIELDS:
             if kind == "sex":
@@ -107,10 +107,10 @@ class CasePanel(QWidget):
             self.widgets[name] = w
             form.addRow(f"{label}{' *' if required else ''}", w)
 
-        self.new_button = QPushButton("New case")
+        self.new_button = QPushButton("New")
         self.new_button.setToolTip("Start a new case (Ctrl+N)")
         self.new_button.clicked.connect(self.new_case_requested)
-        self.open_button = QPushButton("Open case…")
+        self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Find and open an earlier case (Ctrl+O)")
         self.open_button.clicked.connect(self.open_case_requested)
         self.sign_button = QPushButton("Sign off…")
@@ -121,11 +121,12 @@ class CasePanel(QWidget):
         buttons.setSpacing(4)
         buttons.addWidget(self.new_button, 0, 0)
         buttons.addWidget(self.open_button, 0, 1)
-        buttons.addWidget(self.sign_button, 1, 0, 1, 2)
+        buttons.addWidget(self.sign_button, 0, 2)
 
         inner = QWidget()
         inner_lay = QVBoxLayout(inner)
-        inner_lay.setContentsMargins(8, 6, 8, 6)
+        inner_lay.setContentsMargins(8, 4, 8, 4)
+        inner_lay.setSpacing(4)
         inner_lay.addWidget(self.status_label)
         inner_lay.addLayout(form)
         inner_lay.addWidget(self.error_label)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QGridLayout, QLabel, QMenu, QPushButton, QSizePol
 
 from . import theme
 from .results_model import ImageRow
-from .theme import CLASS_COLOURS, CLASS_IDS, class_label, flag_label
+from .theme import CLASS_COLOURS, CLASS_IDS, class_label, error_reason, flag_label
 
 
 class ProbabilityBars(QWidget):
@@ -49,7 +49,7 @@ class ProbabilityBars(QWidget):
         fm = QFontMetrics(bold)
         w = self.width()
         pct_w = fm.horizontalAdvance("100.0%") + 6
-        label_w = min(int(w * 0.55), max(fm.horizontalAdvance(f"✓ 4  {class_label(c)}")
+        label_w = min(int(w * 0.62), max(fm.horizontalAdvance(f"✓ 4  {class_label(c)}")
                                          for c in CLASS_IDS) + 8)
         bar_w = max(20, w - label_w - pct_w)
         y = 2
@@ -115,6 +115,7 @@ class PredictionPanel(QWidget):
         self.decision_label.setTextFormat(Qt.TextFormat.RichText)
 
         self.accept_button = QPushButton("Accept (Enter)")
+        self.accept_button.setMinimumWidth(60)
         self.accept_button.setObjectName("acceptButton")
         self.accept_button.setAutoDefault(False)
         self.accept_button.clicked.connect(self.accept_requested)
@@ -123,6 +124,7 @@ class PredictionPanel(QWidget):
         self.override_button.setObjectName("overrideButton")
         self.override_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.override_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.override_button.setMinimumWidth(60)
         menu = QMenu(self.override_button)
         for n, cid in enumerate(CLASS_IDS):
             act = menu.addAction(f"&{n + 1}  {class_label(cid)}…")
@@ -139,8 +141,6 @@ class PredictionPanel(QWidget):
         buttons.addWidget(self.override_button, 0, 1)
         buttons.addWidget(self.next_button, 1, 0, 1, 2)
 
-        call_row = QGridLayout()
-        call_row.setSpacing(0)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 4)
         lay.setSpacing(3)
@@ -172,7 +172,7 @@ class PredictionPanel(QWidget):
                 self._clear_details()
             elif r.status != "ok":
                 self._call("Not analysed", theme.STATE_COLOURS[theme.ERROR])
-                self.conf_label.setText(r.error or "The file could not be read.")
+                self.conf_label.setText(error_reason(row.name, r.error))
                 self._clear_details()
                 self.decision_label.setText("No decision is possible for an image that could not "
                                             "be analysed.")
@@ -186,6 +186,7 @@ class PredictionPanel(QWidget):
                     self.conf_label.setText("The model makes no call for this image.")
                 top = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
                 self.bars.set_probabilities(r.probabilities, r.prediction or top, img.final_class)
+                self.bars.show()
                 self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}")
                 self.flags_label.setText(_flags_html(r.flags, r.error))
                 self.decision_label.setText(_decision_html(img))
@@ -197,6 +198,7 @@ class PredictionPanel(QWidget):
 
     def _clear_details(self) -> None:
         self.bars.set_probabilities({}, None, None)
+        self.bars.hide()
         self.cells_label.setText("")
         self.flags_label.setText("")
         self.decision_label.setText("")

@@ -23,7 +23,7 @@ from lab_app.core.case_models import PENDING as DEC_PENDING
 from lab_app.core.case_models import CaseImage
 
 from . import theme
-from .theme import CLASS_IDS, class_label, flag_label
+from .theme import CLASS_IDS, class_label, error_reason, flag_label
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1      # the ImageRow object
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2     # a sortable key
@@ -101,7 +101,7 @@ class ImageRow:
         if state in (theme.PENDING, theme.ANALYSING):
             return theme.STATE_LABELS[state]
         if state == theme.ERROR:
-            return f"Error: {r.error or 'unreadable'}"
+            return f"Error: {error_reason(self.name, r.error)}"
         if state == theme.OUT_OF_SCOPE:
             return "Out of scope"
         if state == theme.OVERRIDDEN:

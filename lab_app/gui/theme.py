@@ -40,5 +40,13 @@ def flag_label(flag: str) -> str:
     return FLAG_LABELS.get(flag, flag.replace("_", " ").capitalize())
 
 
+def error_reason(name: str, error: str | None) -> str:
+    """The reason an image failed, without the file name the loader puts in front."""
+    text = error or "The file could not be read."
+    if text.startswith(f"{name}: "):
+        text = text[len(name) + 2:]
+    return text[:1].upper() + text[1:]
+
+
 __all__ = ["CLASS_IDS", "DISPLAY_NAMES", "CLASS_COLOURS", "FLAG_LABELS", "STATE_LABELS",
            "STATE_COLOURS", "class_label", "flag_label"]

@@ -16,7 +16,8 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QImage, QPainter, QPainterPath
                            QWheelEvent)
 from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsItemGroup, QGraphicsPathItem,
                                QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem,
-                               QGraphicsView, QHBoxLayout, QLabel, QVBoxLayout, QWidget)
+                               QGraphicsView, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 MASK_RGBA = (0, 200, 255, 110)
 OUTLINE_COLOUR = QColor(40, 255, 90)
@@ -222,26 +223,53 @@ class FieldView(QGraphicsView):
             painter.restore()
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with an ellipsis instead of being cut off."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
+                                              max(0, self.width() - 2))
+        super().setText(shown)
+
+
 class ViewerPanel(QWidget):
     """A header line (file, size, cell count, overlays) above the field view."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = FieldView()
-        self.title = QLabel()
+        # Header texts never widen the window (a long file name is shortened, not the docks).
+        self.title = ElidedLabel()
         self.title.setObjectName("viewerTitle")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.cells_label = QLabel()
+        self.cells_label = ElidedLabel()
         self.cells_label.setObjectName("cellCount")
+        self.cells_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.overlay_label = QLabel()
         self.overlay_label.setObjectName("overlayState")
         self.zoom_label = QLabel()
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z:.0%}"))
         head = QHBoxLayout()
         head.setContentsMargins(6, 3, 6, 3)
-        head.addWidget(self.title, 1)
+        head.addWidget(self.title, 3)
         head.addSpacing(12)
-        head.addWidget(self.cells_label)
+        head.addWidget(self.cells_label, 2)
         head.addSpacing(12)
         head.addWidget(self.overlay_label)
         head.addSpacing(12)
@@ -253,9 +281,10 @@ class ViewerPanel(QWidget):
         lay.addWidget(self.view, 1)
         self.update_overlay_label()
 
-    def update_overlay_label(self, cam_class: str | None = None) -> None:
+    def update_overlay_label(self, cam_note: str = "") -> None:
         v = self.view
         parts = [f"{'■' if on else '□'} {name}" for name, on in
                  (("Mask (M)", v.show_mask), ("Outlines (O)", v.show_outlines),
                   ("Activation (A)", v.show_cam))]
         self.overlay_label.setText("  ".join(parts))
+        self.overlay_label.setToolTip(cam_note or "Overlays: M, O and A switch them on and off.")

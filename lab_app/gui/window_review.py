@@ -111,14 +111,13 @@ class ReviewMixin:
         self.viewer.cells_label.setText(text)
         self.seg_panel.set_preview(n, analysed, same)
         cam_cls = (self._field_cam or (None, None))[1]
-        self.viewer.update_overlay_label()
-        if self.viewer.view.show_cam:
-            if cam_cls:
-                self.viewer.overlay_label.setText(self.viewer.overlay_label.text()
-                                                  + f" · map of {class_label(cam_cls)}")
-            elif self.engine is None:
-                self.viewer.overlay_label.setText(self.viewer.overlay_label.text()
-                                                  + " · needs the model")
+        if cam_cls:
+            note = f"The activation map shows where the model found evidence for {class_label(cam_cls)}."
+        elif self.engine is None:
+            note = "The activation map needs the model, which is not loaded."
+        else:
+            note = ""
+        self.viewer.update_overlay_label(note)
 
     # ---------------------------------------------------------------------- overlays, preview
     def set_overlay(self, mask: bool | None = None, outlines: bool | None = None,

@@ -179,8 +179,9 @@ def load_engine(model_dir: str | Path | None, device: str) -> Any:
     """Build the inference engine (imports onnxruntime or torch): call it in a worker thread.
     The pipeline and the image loader are imported here too, so that the GUI thread does not
     pay for their first import when the technician opens images."""
-    import lab_app.core.overlays  # noqa: F401 - warm import, see docstring
-    import lab_app.core.pipeline  # noqa: F401 - warm import, see docstring
+    import importlib
+    for name in ("lab_app.core.pipeline", "lab_app.core.overlays"):   # warm imports
+        importlib.import_module(name)
     from model.inference import InferenceEngine
     return InferenceEngine(model_dir or None, device=device)
 

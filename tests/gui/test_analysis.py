@@ -14,6 +14,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from lab_app.gui import theme
+from lab_app.gui.theme import error_reason
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,7 +85,8 @@ def test_unreadable_file_becomes_an_error_row_without_a_dialog(make_window, imag
     for r in bad:
         assert r.state == theme.ERROR
         assert r.result.status == "error" and r.result.error
-        assert r.result.error in r.detail()
+        assert error_reason(r.name, r.result.error) in r.detail()
+        assert r.name not in r.detail()
     assert not win.dialogs.errors           # no modal box per file
     stored = {Path(i.path).name: i for i in win.store.get_case(win.case.id).images}
     assert stored["broken.jpg"].result.status == "error"

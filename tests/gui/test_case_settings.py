@@ -196,3 +196,36 @@ def test_about_shows_the_model_card_and_research_use_statement(make_window, qtbo
     assert card is not None and card.toPlainText().strip()
     assert info.card_markdown == Path(win.engine.model_dir, "MODEL_CARD.md").read_text(encoding="utf-8")
     assert RESEARCH_USE_ONLY in win.toolbar.findChild(QLabel, "ruoLabel").text()
+
+
+def test_preferences_and_sign_off_dialogs(qtbot):
+    from lab_app.core.settings import Settings
+    from lab_app.gui.dialogs import PreferencesDialog, SignOffDialog
+    dlg = PreferencesDialog(None, Settings())
+    qtbot.addWidget(dlg)
+    dlg.lab_name.setText("Lab 7")
+    dlg.low_conf.setValue(0.55)
+    dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
+    out = dlg.result_settings()
+    out.validate()
+    assert (out.lab.name, out.analysis.low_confidence_threshold, out.analysis.device) == ("Lab 7", 0.55, "cpu")
+    so = SignOffDialog(None, "Ana", "", True, "Case call: Pre-B ALL")
+    qtbot.addWidget(so)
+    ok = so.buttons.button(so.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()                 # the lab requires a reviewer
+    so.reviewer.setText("Bob")
+    assert ok.isEnabled() and so.names() == ("Ana", "Bob")
+
+
+def test_shortcuts_are_listed_and_unique(make_window):
+    win = make_window(load_engine=False)
+    win.actions_.shortcuts.trigger()
+    title, html = win.dialogs.texts[-1]
+    for key in ("Return", "N", "M", "O", "A", "Ctrl+P"):
+        assert key in html
+    seen = {}
+    for act in win.actions_.all:
+        for seq in act.shortcuts():
+            text = seq.toString()
+            assert text not in seen, f"{text} is bound to {seen[text]} and {act.text()}"
+            seen[text] = act.text()

@@ -1,0 +1,186 @@
+"""Regenerate docs/screenshots/*.png from the real window, offscreen (QWidget.grab()).
+
+    python docs/make_screenshots.py [--model DIR] [--out docs/screenshots] [--size 1366x768]
+
+Uses the bundled model (or --model), the sample fields in resources/samples/ and a temporary
+case database and settings folder. Pictures:
+
+- ``main-review.png``: a case after analysis, patient details filled in, some calls reviewed;
+- ``overlays.png``: mask, numbered cell outlines and activation map on a zoomed field;
+- ``override-dialog.png``: the override dialog over the window (key 1-4 pressed);
+- ``needs-review.png``: the list filtered to flagged images, with an unreadable file's error row;
+- ``segmentation-preview.png``: custom segmentation settings previewed on the current field;
+- ``window-1366x768.png`` is main-review at the smallest supported screen (same as the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _screen_config(width: int, height: int) -> str:
+    import json
+    path = Path(tempfile.mkdtemp(prefix="labapp-qt-")) / "screen.json"
+    path.write_text(json.dumps({"screens": [{"name": "docs", "x": 0, "y": 0, "width": width,
+                                             "height": height, "logicalDpi": 96,
+                                             "logicalBaseDpi": 96, "dpr": 1}]}))
+    return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="model dir (default: the bundled model)")
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    p.add_argument("--size", default="1366x768")
+    p.add_argument("--samples", type=Path, default=REPO / "resources" / "samples")
+    args = p.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
+    if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+        os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screen_config(1920, 1080)}"
+
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    fonts = REPO / "resources" / "fonts"
+    for ttf in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        if (fonts / ttf).exists():
+            QFontDatabase.addApplicationFont(str(fonts / ttf))
+    app.setFont(QFont("DejaVu Sans", 9))
+
+    from lab_app.gui.dialogs import OverrideDialog, QuietDialogs
+    from lab_app.gui.main_window import MainWindow
+    from lab_app.gui.screenshot import save_grab, window_settled
+
+    def settle(win, extra_s: float = 0.3, timeout_s: float = 120.0) -> None:
+        t_end = time.perf_counter() + timeout_s
+        while not window_settled(win) and time.perf_counter() < t_end:
+            app.processEvents()
+            time.sleep(0.01)
+        t_end = time.perf_counter() + extra_s
+        while time.perf_counter() < t_end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    tmp = Path(tempfile.mkdtemp(prefix="labapp-docs-"))
+    images = tmp / "slide-2024-0117"
+    images.mkdir()
+    samples = sorted(p for p in args.samples.glob("*") if p.suffix.lower() in (".jpg", ".png", ".tif"))
+    if not samples:
+        raise SystemExit(f"no sample images in {args.samples}")
+    for src in samples:
+        shutil.copy(src, images / src.name)
+    (images / "field-scan-error.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated by the camera")
+
+    win = MainWindow(store_path=tmp / "cases.sqlite3", config_dir=tmp, model_dir=args.model,
+                     device="cpu", dialogs=QuietDialogs())
+    win.resize(width, height)
+    win.show()
+    win.start_engine()
+    for name, value in (("patient_id", "P-2024-0117"), ("patient_name", "Doe, Jane"),
+                        ("patient_birth_date", "2016-04-09"), ("patient_sex", "F"),
+                        ("sample_id", "S-88412"), ("collected_on", "2024-05-02"),
+                        ("received_on", "2024-05-02"), ("physician", "Dr. A. Rahimi"),
+                        ("technician", "M. Karimi")):
+        win.case_panel.set_value(name, value)
+    win.ensure_case()
+    win.open_paths([images])
+    settle(win)
+    if win.engine is None:
+        raise SystemExit(f"the model did not load: {win.engine_error}")
+
+    # Review a few calls: accept two, override one (as a technician would with Enter and 1-4).
+    rows = [r for r in win.model.rows() if r.undecided and r.result.prediction]
+    for row in rows[:2]:
+        win.store.set_decision(win.case.id, row.image.id, "M. Karimi", "accepted")
+    if len(rows) > 2:
+        other = next(c for c in ("Pre", "Pro", "Early", "Benign") if c != rows[2].result.prediction)
+        win.store.set_decision(win.case.id, rows[2].image.id, "M. Karimi", "overridden",
+                               override_class=other, reason="Nuclear detail fits the chosen subtype.")
+    win.open_case(win.case.id)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = next((i for i in range(win.proxy.rowCount())
+                   if win.proxy.row_at(i).undecided and win.proxy.row_at(i).result.prediction), 0)
+    win.select_proxy_row(target)
+    win.actions_.show_outlines.setChecked(True)
+    win.actions_.show_mask.setChecked(False)
+    win.actions_.show_cam.setChecked(False)
+    win.image_list.view.setFocus()
+    settle(win)
+    shots = [save_grab(win, args.out / "main-review.png")]
+
+    # Overlays: mask + outlines + activation map, zoomed in.
+    win.actions_.show_mask.setChecked(True)
+    win.actions_.show_cam.setChecked(True)
+    settle(win)
+    win.viewer.view.zoom_by(1.6)
+    settle(win)
+    shots.append(save_grab(win, args.out / "overlays.png"))
+    win.viewer.view.fit()
+    win.actions_.show_mask.setChecked(False)
+    win.actions_.show_cam.setChecked(False)
+
+    # The override dialog over the window, as after pressing 3.
+    row = win.current_row()
+    dlg = OverrideDialog(win, row.name, row.result.prediction,
+                         next(c for c in ("Pre", "Pro", "Early") if c != row.result.prediction))
+    dlg.reason.setEditText("Blasts with fine chromatin; nuclear detail fits Pre-B.")
+    dlg.show()
+    settle(win)
+    base = win.grab()
+    pic = dlg.grab()
+    painter = QPainter(base)
+    shade = QColor(0, 0, 0, 60)
+    painter.fillRect(base.rect(), shade)
+    pos = QPoint((base.width() - pic.width()) // 2, (base.height() - pic.height()) // 3)
+    painter.fillRect(pos.x() + 6, pos.y() + 6, pic.width(), pic.height(), QColor(0, 0, 0, 90))
+    painter.drawPixmap(pos, pic)
+    painter.end()
+    path = args.out / "override-dialog.png"
+    base.save(str(path), "PNG")
+    shots.append(path)
+    dlg.close()
+
+    # Needs review: flagged images and the error row.
+    win.image_list.set_filters(show="flagged")
+    err = win.model.find(str(images / "field-scan-error.jpg"))
+    if win.proxy.rowCount():
+        win.select_proxy_row(0)
+    settle(win)
+    shots.append(save_grab(win, args.out / "needs-review.png"))
+    win.image_list.set_filters(show="all")
+    if err >= 0:
+        win.select_proxy_row(win.proxy.mapFromSource(win.model.index(err, 0)).row())
+        settle(win)
+        shots.append(save_grab(win, args.out / "error-row.png"))
+
+    # Segmentation preview with custom settings.
+    win.select_proxy_row(target)
+    win.side_tabs.setCurrentIndex(1)
+    settle(win)
+    win.seg_panel.spins["min_cell_area"].setValue(150)
+    settle(win, extra_s=0.6)
+    shots.append(save_grab(win, args.out / "segmentation-preview.png"))
+    win.seg_panel.reset_to_preset()
+    win.side_tabs.setCurrentIndex(0)
+
+    win.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+    for s in shots:
+        print(s.relative_to(REPO) if s.is_relative_to(REPO) else s)
+    del Qt
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
