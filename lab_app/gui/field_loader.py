@@ -1,8 +1,8 @@
 """Loading one field for the viewer, off the GUI thread.
 
-A ``FieldJob`` reads the file (``load_rgb``, the pipeline's loader), segments it with the given
-parameters and, when an engine is available, computes the activation map of the top class
-(MobileNetV2 CAM: no backward pass, a few milliseconds). Results carry the request number so the
+A ``FieldJob`` reads the file (``load_rgb``, the pipeline's loader) and segments it with the given
+parameters; then, when an engine is available, it computes the activation map of the top class
+(MobileNetV2 CAM: no backward pass, a few milliseconds) and sends it as a second message. Results carry the request number so the
 viewer can drop answers to requests it no longer needs (fast keyboard navigation).
 """
 
@@ -33,6 +33,7 @@ class FieldData:
     cam: np.ndarray | None = None      # [0, 1] map of the top class, model resolution
     cam_class: str | None = None
     error: str | None = None
+    cam_only: bool = False             # a second message: the activation map of a field shown
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -59,7 +60,15 @@ class FieldJob(QRunnable):
 
     def run(self) -> None:
         background_priority()
-        gui_inbox().post(self.done, self._load())   # ``done`` runs on the GUI thread
+        data = self._load()
+        inbox = gui_inbox()
+        inbox.post(self.done, data)   # ``done`` runs on the GUI thread
+        # The activation map comes second: during an analysis the engine is busy with a chunk
+        # for a moment, and the field should not wait for it.
+        if data.error is None and self.engine is not None and self.want_cam:
+            cam, cls = self._cam(data.rgb)
+            inbox.post(self.done, FieldData(self.request, self.path, data.rgb, data.image, data.seg,
+                                            cam, cls, cam_only=True))
 
     def _load(self) -> FieldData:
         from lab_app.core.errors import ImageLoadError, SegmentationError
@@ -75,9 +84,6 @@ class FieldJob(QRunnable):
             data.seg = segment(data.rgb, self.params)
         except (ImageLoadError, SegmentationError) as exc:
             data.error = str(exc)
-            return data
-        if self.engine is not None and self.want_cam:
-            data.cam, data.cam_class = self._cam(data.rgb)
         return data
 
     def _cam(self, rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:

@@ -220,7 +220,6 @@ class AnalysisMixin:
         self.model.clear_running()
         self.progress.hide()
         self.cancel_button.hide()
-        self._reload_case()
         self._refresh_summary()
         self._update_actions()
         if finished is not None and not self._run_error:

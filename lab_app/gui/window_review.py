@@ -69,8 +69,11 @@ class ReviewMixin:
         return self.seg_panel.params
 
     def _on_field_loaded(self, data: FieldData) -> None:
-        if data.request != self._field_request or self._closed:
+        if self._closed:
             return
+        if data.request != self._field_request and not (
+                data.cam_only and self._field is not None and self._field.path == data.path):
+            return   # an answer to a request no longer wanted (the technician moved on)
         row = self.current_row()
         view = self.viewer.view
         if data.error:
@@ -82,14 +85,18 @@ class ReviewMixin:
             self.field_shown.emit(data.path)
             return
         same_field = self._field is not None and self._field.path == data.path
+        if data.cam_only:
+            if same_field:
+                self._field_cam = (data.cam, data.cam_class)
+                view.set_cam(data.cam)
+                self._update_viewer_header(row)
+            return
         if not same_field:
             view.set_field(data.image)
-        if data.cam is not None or not same_field:
-            self._field_cam = (data.cam, data.cam_class)
+            self._field_cam = None
+            view.set_cam(None)
         self._field = data
         view.set_segmentation(data.seg)
-        cam, _cls = self._field_cam or (None, None)
-        view.set_cam(cam)
         self._update_viewer_header(row)
         self.field_shown.emit(data.path)
 
