@@ -67,7 +67,7 @@ def one_run(args: argparse.Namespace) -> dict:
             argv += ["--model", args.model]
         if args.device:
             argv += ["--device", args.device]
-        env = {**os.environ, "LABAPP_CONFIG_DIR": tmp}
+        env = {**os.environ, "LABAPP_CONFIG_DIR": tmp, "LABAPP_DATA_DIR": tmp}
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
         code = CHILD.replace("ARGS", repr(argv))
         t0 = time.time()

@@ -57,11 +57,32 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
+def _log_to_file() -> None:
+    """Warnings and errors also go to labapp.log in the data folder (a windowed app has no
+    console); three files of 1 MB at most."""
+    from logging.handlers import RotatingFileHandler
+
+    from lab_app.core.cases import default_data_dir
+    try:
+        folder = default_data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(folder / "labapp.log", maxBytes=1_000_000, backupCount=2,
+                                      encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file: %s", exc)
+        return
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
 def main(argv: list[str] | None = None,
          on_window: Callable[[Any], None] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.screenshot else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.screenshot:
+        _log_to_file()
     size = _size(args.size)
     if args.size and size is None:
         build_parser().error("--size must look like 1366x768")

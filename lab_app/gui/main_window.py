@@ -399,6 +399,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         if getattr(self, "_needs_default_docks", False):
             self._needs_default_docks = False
             self._default_docks()
+        if not getattr(self, "_focused_once", False):
+            self._focused_once = True
+            self.image_list.view.setFocus()   # review keys work at once
 
     def _default_docks(self) -> None:
         self.resizeDocks([self.dock_images], [250], Qt.Orientation.Horizontal)
