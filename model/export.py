@@ -130,6 +130,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None) -> 
             "minutes": round(run.get("seconds", 0) / 60, 1), "epochs_run": len(run["history"]),
             "best_epoch": best.get("epoch"), "img_size": pre.input_size,
             "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"), "init": cfg.get("init"),
+            "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),
         },
         "seed": cfg.get("seed"), "versions": _versions(),

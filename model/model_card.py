@@ -85,6 +85,7 @@ def render_model_card(meta: dict) -> str:
         f"{t['best_epoch']}; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
         "smoothing 0.05; augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
         "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal).",
+        *([f"- {t['note']}"] if t.get("note") else []),
         f"- Seed {meta['seed']}; versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- Created {meta['created']}",
         "",

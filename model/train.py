@@ -56,6 +56,7 @@ class TrainConfig:
     name: str = "mobilenetv2-all"
     version: str = "1.0.0"
     threads: int | None = None
+    note: str = ""               # free text for the model card (e.g. an earlier training stage)
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="mobilenetv2-all")
     p.add_argument("--model-version", dest="version", default="1.0.0")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--note", default="", help="free text recorded in the model card")
     return p
 
 
