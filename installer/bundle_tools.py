@@ -40,11 +40,13 @@ HEAVY_QT_MODULES = (
 EXCLUDES_ALWAYS = (
     "tkinter", "_tkinter", "matplotlib", "scipy", "pandas", "sklearn", "IPython", "jupyter",
     "jupyter_client", "notebook", "pytest", "_pytest", "pytestqt", "tensorboard", "tensorflow",
-    "onnx", "onnxscript", "sympy", "networkx", "onnxruntime.transformers", "onnxruntime.tools",
-    "onnxruntime.quantization", "onnxruntime.training", "PyInstaller", "pip", "tqdm",
+    "onnxruntime.transformers", "onnxruntime.tools", "onnxruntime.quantization",
+    "onnxruntime.training", "PyInstaller", "pip",
 )
-# The cpu flavor runs ONNX Runtime only: torch and everything CUDA stays out.
-EXCLUDES_CPU = ("torch", "torchvision", "torchaudio", "triton", "nvidia", "cuda", "functorch")
+# The cpu flavor runs ONNX Runtime only: torch, everything CUDA and what only torch or training
+# use stays out (torch itself needs sympy and networkx at import).
+EXCLUDES_CPU = ("torch", "torchvision", "torchaudio", "triton", "nvidia", "cuda", "functorch",
+                "onnx", "onnxscript", "sympy", "networkx", "tqdm")
 
 # Top-level names (module or bundle folder) that must never appear in a cpu bundle.
 FORBIDDEN_IN_CPU = ("torch", "torchvision", "torchaudio", "triton", "nvidia", "functorch",
@@ -195,6 +197,15 @@ def _top_level_index() -> dict[str, set[str]]:
     return index
 
 
+def _installed() -> dict[str, md.Distribution]:
+    """Canonical name -> distribution, first on sys.path winning (setuptools appends its vendored
+    copies, e.g. an older packaging, to sys.path once it is imported by a hook)."""
+    found: dict[str, md.Distribution] = {}
+    for d in md.distributions():
+        found.setdefault(canonical(d.metadata["Name"] or ""), d)
+    return found
+
+
 def bundled_distributions(module_names: Iterable[str], dest_paths: Iterable[str]) -> dict[str, str]:
     """Canonical name -> version of each installed distribution with a file in the bundle."""
     index = _top_level_index()
@@ -205,8 +216,8 @@ def bundled_distributions(module_names: Iterable[str], dest_paths: Iterable[str]
         parts = Path(dest).parts
         if parts:
             found |= index.get(parts[0], set())
-    versions = {canonical(d.metadata["Name"] or ""): d.version for d in md.distributions()}
-    return {n: versions[n] for n in sorted(found - BUILD_ONLY - {PROJECT_DIST}) if n in versions}
+    versions = _installed()
+    return {n: versions[n].version for n in sorted(found - BUILD_ONLY - {PROJECT_DIST}) if n in versions}
 
 
 def forbidden_in_cpu(module_names: Iterable[str], dest_paths: Iterable[str]) -> list[str]:
@@ -303,7 +314,7 @@ def collect_licences(target: Path, packages: dict[str, str], root: Path = ROOT) 
         shutil.rmtree(target)
     target.mkdir(parents=True)
     fallback_dir = Path(__file__).resolve().parent / "licenses"
-    dists = {canonical(d.metadata["Name"] or ""): d for d in md.distributions()}
+    dists = _installed()
     lines = [f"{APP_NAME} {app_version(root)}: third-party software in this bundle", "=" * 72, ""]
     warnings: list[str] = []
 

@@ -74,10 +74,10 @@ Source: "redist\vc_redist.x64.exe"; DestDir: "{tmp}"; Flags: deleteafterinstall
 #endif
 
 [Icons]
-Name: "{autoprograms}\{#AppName}\{#AppName}"; Filename: "{app}\labapp.exe"; WorkingDir: "{userdocs}"; Comment: "Review ALL subtype calls in blood smear images (research use only)"
+Name: "{autoprograms}\{#AppName}\{#AppName}"; Filename: "{app}\labapp.exe"; Comment: "Review ALL subtype calls in blood smear images (research use only)"
 Name: "{autoprograms}\{#AppName}\Third-party licences"; Filename: "{app}\licenses\THIRD-PARTY-NOTICES.txt"
 Name: "{autoprograms}\{#AppName}\Uninstall {#AppName}"; Filename: "{uninstallexe}"
-Name: "{autodesktop}\{#AppName}"; Filename: "{app}\labapp.exe"; WorkingDir: "{userdocs}"; Tasks: desktopicon
+Name: "{autodesktop}\{#AppName}"; Filename: "{app}\labapp.exe"; Tasks: desktopicon
 
 [Run]
 #ifexist "redist\vc_redist.x64.exe"

@@ -4,7 +4,6 @@ both executables run on a PC without Python or network. Skipped where no bundle 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import struct
@@ -69,8 +68,8 @@ def test_layout_resources_and_licences(bundle, build_info):
 
 def test_build_info_has_the_pinned_versions(build_info):
     from lab_app import __version__
-    assert build_info["app_version"] == __version__ or os.environ.get("LABAPP_BUNDLE"), \
-        "bundle built from another version than this checkout; rebuild it"
+    assert build_info["app_version"] == __version__, \
+        f"the bundle is version {build_info['app_version']}, this checkout {__version__}: rebuild it"
     for key in ("flavor", "build_date", "python", "platform", "packages", "models"):
         assert build_info.get(key), f"build_info.json lacks {key}"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", build_info["build_date"])
@@ -102,8 +101,10 @@ def test_cpu_bundle_has_no_torch(bundle, build_info):
 def test_cpu_bundle_embeds_no_torch_modules(bundle, build_info):
     """The executables' module archives (PYZ) hold no torch/onnx module either."""
     venv_py = REPO / "build" / f"venv-{build_info['flavor']}" / ("Scripts/python.exe" if IS_WINDOWS else "bin/python")
-    if build_info["flavor"] != "cpu" or not venv_py.is_file():
-        pytest.skip("needs the cpu build venv (build/venv-cpu) to read the executables' archives")
+    if build_info["flavor"] != "cpu":
+        pytest.skip(f"a {build_info['flavor']} bundle carries torch by design")
+    if not venv_py.is_file():
+        pytest.skip(f"needs the build venv ({venv_py.parent.parent}) to read the executables' archives")
     code = ("import sys, json\n"
             "from PyInstaller.archive.readers import CArchiveReader\n"
             "names = set()\n"
@@ -170,6 +171,20 @@ def test_batch_report_offline_without_python(bundle, batch_exe, samples, tmp_pat
     if r.inet_connects is not None:
         assert r.inet_connects == [], f"the batch tried to reach the network: {r.inet_connects}"
     print(f"sandboxed={r.sandboxed} traced={r.inet_connects is not None}")
+
+
+def test_cuda_bundle_loads_torch(bundle, batch_exe, build_info, samples, tmp_path):
+    """--device cuda imports torch, torchvision and the model architecture inside the bundle; on a
+    PC without an NVIDIA GPU it must end with the clear device message, not a traceback."""
+    if build_info["flavor"] != "cuda":
+        pytest.skip("the cpu flavor has no torch (see test_cpu_bundle_has_no_torch)")
+    r = run_frozen([str(batch_exe), str(samples), "--out", str(tmp_path / "out"), "--device", "cuda",
+                    "--quiet"], tmp_path, keep=[samples])
+    assert "Traceback" not in r.stderr, r.explain()
+    if r.returncode == 0:
+        assert "CUDA" in json.loads((tmp_path / "out" / "results.json").read_text())["device"]
+    else:
+        assert r.returncode == 1 and "no usable CUDA GPU" in r.stderr, r.explain()
 
 
 def _png_size(path: Path) -> tuple[int, int]:

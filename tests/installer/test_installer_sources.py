@@ -136,6 +136,7 @@ def test_resource_datas_skip_models_and_hidden_files(tmp_path):
 def test_excludes(tmp_path):
     cpu, cuda = bt.excludes("cpu"), bt.excludes("cuda")
     assert "torch" in cpu and "nvidia" in cpu and "torch" not in cuda
+    assert "sympy" in cpu and "sympy" not in cuda  # torch imports sympy
     assert "PySide6.QtWebEngineCore" in cpu and "PySide6.QtQuick" in cpu
     assert "PySide6.QtWidgets" not in cpu and "PySide6.QtGui" not in cpu
     # A Qt module the application imports is never excluded.
