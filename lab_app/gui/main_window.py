@@ -89,6 +89,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._aux_pool.setMaxThreadCount(1)
         self._view_pool = QThreadPool(self)       # viewer fields
         self._view_pool.setMaxThreadCount(1)
+        self._scan_pool = QThreadPool(self)       # listing the images in folders
+        self._scan_pool.setMaxThreadCount(1)
 
         self._build_widgets()
         self.actions_ = Actions(self)
@@ -111,6 +113,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._queue: list[str] = []
         self._queued_params = None
         self._report_job = None
+        self._scan_jobs: list = []
         self._field = None
         self._field_cam = None
         self._field_request = 0
@@ -510,7 +513,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.save_gui_state()
         self.thumbs.shutdown()
         self._view_pool.clear()
-        for pool in (self._work_pool, self._aux_pool, self._view_pool):
+        for pool in (self._work_pool, self._aux_pool, self._view_pool, self._scan_pool):
             if not pool.waitForDone(timeout_ms):
                 log.error("a background task did not stop within %d s", timeout_ms // 1000)
         if self.store is not None:

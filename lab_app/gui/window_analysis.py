@@ -91,18 +91,46 @@ class AnalysisMixin:
         if folder:
             self.open_paths([folder])
 
-    def open_paths(self, inputs: list[str | Path]) -> int:
-        """Add files/folders to the current case and analyse them. Returns the number added."""
-        from lab_app.core.imaging import iter_image_paths
+    def open_paths(self, inputs: list[str | Path]) -> bool:
+        """Add files/folders to the current case and analyse them.
+
+        The folders are searched in a worker thread (a few hundred files take tens of
+        milliseconds to list and resolve); the images then appear in the list and are analysed.
+        Returns whether the search was started."""
         if self.case is not None and self.case.locked:
             self.dialogs.error(self, "Case signed off", "This case is signed off and locked. Start "
                                "a new case (Ctrl+N) to analyse more images.")
-            return 0
+            return False
         inputs = [str(p) for p in inputs]
-        paths = [str(p) for p in iter_image_paths(inputs)]
+        if not inputs:
+            return False
+
+        def scan() -> list[str]:
+            from lab_app.core.imaging import iter_image_paths
+            return [str(p) for p in iter_image_paths(inputs)]
+
+        job = CallableWorker(scan, "looking for images", expected=(OSError,))
+        job.signals.finished.connect(lambda done: self._paths_found(inputs, done.value, job))
+        job.signals.errored.connect(lambda msg: self._paths_not_found(msg, job))
+        self._scan_jobs.append(job)
+        self.show_message("Looking for images…", timeout_ms=0)
+        self._scan_pool.start(job)
+        return True
+
+    def _paths_not_found(self, message: str, job) -> None:
+        self._scan_jobs.remove(job)
+        self.dialogs.error(self, "Images not opened", f"The images could not be listed: {message}")
+
+    def _paths_found(self, inputs: list[str], paths: list[str], job) -> int:
+        self._scan_jobs.remove(job)
+        if self._closed:
+            return 0
         if not paths:
+            self.show_message("No images found.", error=True)
             self.dialogs.error(self, "No images found",
                                "No image files were found in " + ", ".join(inputs) + ".")
+            return 0
+        if self.case is not None and self.case.locked:
             return 0
         self.remember_folder(inputs[0])
         if self.ensure_case() is None:
@@ -116,6 +144,10 @@ class AnalysisMixin:
         self.start_analysis(new)
         self._refresh_summary()
         return len(new)
+
+    @property
+    def scanning(self) -> bool:
+        return bool(self._scan_jobs)
 
     # ----------------------------------------------------------------------------- running
     def analyse_pending(self) -> None:

@@ -139,7 +139,8 @@ class GuiHelpers:
 
     def wait_analysed(self, win, timeout: int = 60000) -> None:
         """Until every listed image has a stored result and no analysis runs or waits."""
-        self.qtbot.waitUntil(lambda: not win.analysing and not win._queue and win.model.rowCount() > 0
+        self.qtbot.waitUntil(lambda: not win.analysing and not win.scanning and not win._queue
+                             and win.model.rowCount() > 0
                              and all(r.image is not None for r in win.model.rows()), timeout=timeout)
 
     def set_field(self, win, name: str, text: str) -> None:
@@ -155,7 +156,7 @@ class GuiHelpers:
     def analysed_window(self, make_window, folder, technician: str = "Ana Tech"):
         win = make_window()
         self.set_field(win, "technician", technician)
-        assert win.open_paths([folder]) > 0
+        assert win.open_paths([folder])
         self.wait_analysed(win)
         return win
 

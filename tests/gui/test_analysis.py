@@ -144,6 +144,7 @@ def test_engine_error_is_shown_once_with_what_to_do(make_window, image_folder, t
     assert win.device_label.text() == "No model loaded"
     # Images can still be added; they wait, and no further dialog appears.
     win.open_paths([image_folder])
+    gui.qtbot.waitUntil(lambda: win.model.rowCount() == 12)
     gui.qtbot.wait(200)
     assert all(r.state == theme.PENDING for r in win.model.rows())
     assert len(win.dialogs.errors) == 1
