@@ -98,14 +98,24 @@ $Work = "build\pyi-$Flavor"
 New-Item -ItemType Directory -Force -Path $Dist | Out-Null
 $DistFull = (Resolve-Path $Dist).Path
 
-# 1. The build venv: exact pins, nothing else.
+# 1. The build venv: exact pins, nothing else; made again when another Python is asked for.
+if ($Python) { $PyCmd = @($Python) }
+elseif (Get-Command py -ErrorAction SilentlyContinue) { $PyCmd = @('py', '-3.11') }
+else { $PyCmd = @('python') }
+$pyArgs = @()
+if ($PyCmd.Count -gt 1) { $pyArgs = @($PyCmd[1..($PyCmd.Count - 1)]) }
+$VersionCode = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+$PyVersion = (& $PyCmd[0] @pyArgs -c $VersionCode | Out-String).Trim()
+if ($LASTEXITCODE -ne 0 -or -not $PyVersion) { throw "build.ps1: cannot run $($PyCmd -join ' ')" }
+if (Test-Path $VenvPy) {
+    $HaveVersion = (& $VenvPy -c $VersionCode | Out-String).Trim()
+    if ($HaveVersion -ne $PyVersion) {
+        Step "removing $Venv (Python $HaveVersion; $($PyCmd -join ' ') is $PyVersion)"
+        Remove-Item -Recurse -Force $Venv
+    }
+}
 if (-not (Test-Path $VenvPy)) {
-    if ($Python) { $PyCmd = @($Python) }
-    elseif (Get-Command py -ErrorAction SilentlyContinue) { $PyCmd = @('py', '-3.11') }
-    else { $PyCmd = @('python') }
-    $pyArgs = @()
-    if ($PyCmd.Count -gt 1) { $pyArgs = $PyCmd[1..($PyCmd.Count - 1)] }
-    Step "creating $Venv with $($PyCmd -join ' ')"
+    Step "creating $Venv with $($PyCmd -join ' ') (Python $PyVersion)"
     Invoke-Native $PyCmd[0] ($pyArgs + @('-m', 'venv', $Venv))
 }
 $Pip = @('-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-c', $Constraints)

@@ -42,9 +42,17 @@ WORK=build/pyi-$FLAVOR
 T0=$(date +%s)
 step() { echo "[build.sh $(($(date +%s) - T0))s] $*"; }
 
-# 1. The build venv: exact pins, nothing else.
+# 1. The build venv: exact pins, nothing else; made again when another Python is asked for.
+PYVER=$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+if [ -x "$VENV/bin/python" ]; then
+    HAVE=$("$VENV/bin/python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || echo none)
+    if [ "$HAVE" != "$PYVER" ]; then
+        step "removing $VENV (Python $HAVE; $PY is $PYVER)"
+        rm -rf "$VENV"
+    fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-    step "creating $VENV with $PY ($("$PY" --version 2>&1))"
+    step "creating $VENV with $PY (Python $PYVER)"
     "$PY" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check -c "$CONSTRAINTS")
