@@ -6,11 +6,13 @@ Uses the bundled model (or --model), the sample fields in resources/samples/ and
 case database and settings folder. Pictures:
 
 - ``main-review.png``: a case after analysis, patient details filled in, some calls reviewed;
-- ``overlays.png``: mask, numbered cell outlines and activation map on a zoomed field;
+- ``overlays.png``: segmentation mask and numbered cell outlines on a zoomed field;
+- ``activation-map.png``: where the model found evidence for its call;
 - ``override-dialog.png``: the override dialog over the window (key 1-4 pressed);
-- ``needs-review.png``: the list filtered to flagged images, with an unreadable file's error row;
+- ``needs-review.png``: the list filtered to flagged images (an empty field, out of scope);
+- ``error-row.png``: an unreadable file: an error row with its reason, no dialog;
 - ``segmentation-preview.png``: custom segmentation settings previewed on the current field;
-- ``window-1366x768.png`` is main-review at the smallest supported screen (same as the default).
+All at 1366 x 768, the smallest screen the window is made for.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ def _screen_config(width: int, height: int) -> str:
                                              "height": height, "logicalDpi": 96,
                                              "logicalBaseDpi": 96, "dpr": 1}]}))
     return str(path)
+
+
+def _flagged_examples(sample: Path, folder: Path) -> None:
+    """Two fields a technician must look at: an empty slide area and an out-of-focus field."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    rgb = np.asarray(Image.open(sample).convert("RGB"))
+    blank = np.full_like(rgb, (236, 232, 240))
+    noise = np.random.default_rng(0).normal(0, 3, rgb.shape)
+    Image.fromarray(np.clip(blank + noise, 0, 255).astype(np.uint8)).save(folder / "field-empty.png")
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 7)
+    Image.fromarray(blurred).save(folder / "field-out-of-focus.png")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for src in samples:
         shutil.copy(src, images / src.name)
     (images / "field-scan-error.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated by the camera")
+    _flagged_examples(samples[0], images)
 
     win = MainWindow(store_path=tmp / "cases.sqlite3", config_dir=tmp, model_dir=args.model,
                      device="cpu", dialogs=QuietDialogs())
@@ -99,14 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     if win.engine is None:
         raise SystemExit(f"the model did not load: {win.engine_error}")
 
-    # Review a few calls: accept two, override one (as a technician would with Enter and 1-4).
-    rows = [r for r in win.model.rows() if r.undecided and r.result.prediction]
-    for row in rows[:2]:
-        win.store.set_decision(win.case.id, row.image.id, "M. Karimi", "accepted")
-    if len(rows) > 2:
-        other = next(c for c in ("Pre", "Pro", "Early", "Benign") if c != rows[2].result.prediction)
-        win.store.set_decision(win.case.id, rows[2].image.id, "M. Karimi", "overridden",
-                               override_class=other, reason="Nuclear detail fits the chosen subtype.")
+    # Review a few calls, as a technician would with Enter and 1-4.
+    by_name = {r.name: r for r in win.model.rows()}
+    for name in ("WBC-Benign-006.jpg", "WBC-Malignant-Pre-095.jpg", "WBC-Malignant-Pre-741.jpg"):
+        row = by_name.get(name)
+        if row is not None and row.undecided and row.result.prediction:
+            win.store.set_decision(win.case.id, row.image.id, "M. Karimi", "accepted")
+    row = by_name.get("field-out-of-focus.png")
+    if row is not None and row.image is not None and row.result.status == "ok":
+        target = "Pre" if row.result.prediction != "Pre" else "Early"
+        win.store.set_decision(win.case.id, row.image.id, "M. Karimi", "overridden",
+                               override_class=target,
+                               reason="Out of focus; the blasts match the Pre-B fields of this slide.")
     win.open_case(win.case.id)
     args.out.mkdir(parents=True, exist_ok=True)
     target = next((i for i in range(win.proxy.rowCount())
@@ -119,15 +139,17 @@ def main(argv: list[str] | None = None) -> int:
     settle(win)
     shots = [save_grab(win, args.out / "main-review.png")]
 
-    # Overlays: mask + outlines + activation map, zoomed in.
+    # Overlays: mask and numbered outlines, zoomed in; then the activation map.
     win.actions_.show_mask.setChecked(True)
-    win.actions_.show_cam.setChecked(True)
     settle(win)
     win.viewer.view.zoom_by(1.6)
     settle(win)
     shots.append(save_grab(win, args.out / "overlays.png"))
-    win.viewer.view.fit()
     win.actions_.show_mask.setChecked(False)
+    win.actions_.show_cam.setChecked(True)
+    win.viewer.view.fit()
+    settle(win)
+    shots.append(save_grab(win, args.out / "activation-map.png"))
     win.actions_.show_cam.setChecked(False)
 
     # The override dialog over the window, as after pressing 3.
@@ -135,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     dlg = OverrideDialog(win, row.name, row.result.prediction,
                          next(c for c in ("Pre", "Pro", "Early") if c != row.result.prediction))
     dlg.reason.setEditText("Blasts with fine chromatin; nuclear detail fits Pre-B.")
+    dlg.reason.lineEdit().deselect()
     dlg.show()
     settle(win)
     base = win.grab()
@@ -168,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     win.select_proxy_row(target)
     win.side_tabs.setCurrentIndex(1)
     settle(win)
-    win.seg_panel.spins["min_cell_area"].setValue(150)
+    win.seg_panel.spins["min_cell_area"].setValue(400)
     settle(win, extra_s=0.6)
     shots.append(save_grab(win, args.out / "segmentation-preview.png"))
     win.seg_panel.reset_to_preset()

@@ -190,7 +190,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         results = QSplitter(Qt.Orientation.Horizontal)
         results.setObjectName("resultsSplitter")
         results.addWidget(self.table)
-        results.addWidget(self.summary)
+        summary_area = _scrolled(self.summary)
+        summary_area.setMinimumWidth(330)
+        results.addWidget(summary_area)
         results.setStretchFactor(0, 3)
         results.setStretchFactor(1, 1)
         results.setSizes([900, 300])
@@ -410,7 +412,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.resizeDocks([self.dock_images], [250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_prediction, self.dock_case], [330, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_prediction, self.dock_case], [300, 400], Qt.Orientation.Vertical)
-        self.resizeDocks([self.dock_results], [170], Qt.Orientation.Vertical)
+        self.resizeDocks([self.dock_results], [185], Qt.Orientation.Vertical)
 
     def save_gui_state(self) -> None:
         self.gui_state.save_window(self.saveGeometry(), self.saveState())

@@ -191,6 +191,9 @@ class PredictionPanel(QWidget):
                 self.flags_label.setText(_flags_html(r.flags, r.error))
                 self.decision_label.setText(_decision_html(img))
                 can_decide = not locked
+        for label in (self.file_label, self.conf_label, self.cells_label, self.flags_label,
+                      self.decision_label):
+            label.setVisible(bool(label.text()))
         has_call = (row is not None and row.result is not None and row.result.prediction is not None
                     and not row.image.out_of_scope)
         self.accept_button.setEnabled(can_decide and has_call)

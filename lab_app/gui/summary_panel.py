@@ -42,7 +42,8 @@ class SummaryPanel(QWidget):
         self.other_label.setObjectName("summaryOther")
         self.other_label.setWordWrap(True)
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(8, 6, 8, 6)
+        lay.setContentsMargins(8, 4, 8, 4)
+        lay.setSpacing(4)
         lay.addWidget(self.call_label)
         lay.addLayout(grid)
         lay.addWidget(self.other_label)
@@ -60,7 +61,7 @@ class SummaryPanel(QWidget):
         colour = CLASS_COLOURS.get(call, "#1f2933")
         self.call_label.setText(
             f"Case call: <span style='color:{colour}'><b>{summary.label}</b></span>"
-            f"<br><span style='color:#5f6b76'>from {summary.call.reviewed} reviewed image"
+            f" <span style='color:#5f6b76'>· {summary.call.reviewed} reviewed image"
             f"{'s' if summary.call.reviewed != 1 else ''}</span>")
         self.call_label.setToolTip(summary.rule)
         parts = [f"{summary.pending} undecided"]

@@ -40,7 +40,8 @@ def cam_to_qimage(cam: np.ndarray, width: int, height: int, max_alpha: float = 0
     heat = cv2.applyColorMap(np.uint8(cam * 255), cv2.COLORMAP_JET)
     rgba = np.empty((height, width, 4), np.uint8)
     rgba[..., :3] = heat[..., ::-1]
-    rgba[..., 3] = np.uint8(np.clip(cam * 1.3, 0, 1) * max_alpha * 255)
+    # Weak evidence stays transparent; strong evidence shows in warm colours.
+    rgba[..., 3] = np.uint8(np.clip((cam - 0.25) / 0.75, 0, 1) * max_alpha * 255)
     return QImage(rgba.data, width, height, rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
 
 
@@ -267,13 +268,12 @@ class ViewerPanel(QWidget):
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z:.0%}"))
         head = QHBoxLayout()
         head.setContentsMargins(6, 3, 6, 3)
-        head.addWidget(self.title, 3)
+        head.addWidget(self.title, 2)
         head.addSpacing(12)
-        head.addWidget(self.cells_label, 2)
-        head.addSpacing(12)
-        head.addWidget(self.overlay_label)
+        head.addWidget(self.cells_label, 3)
         head.addSpacing(12)
         head.addWidget(self.zoom_label)
+        self.overlay_label.hide()   # the toolbar's Mask / Outlines / Activation buttons show it
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)

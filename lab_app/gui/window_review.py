@@ -13,7 +13,7 @@ from lab_app.core.errors import CaseStoreError
 from .field_loader import FieldData, FieldJob
 from .results_model import ImageRow
 from .segmentation_panel import params_from_json
-from .theme import CLASS_IDS, class_label
+from .theme import CLASS_IDS, class_label, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class ReviewMixin:
 
     def _load_field(self, row: ImageRow) -> None:
         self._field_request += 1
-        self.viewer.title.setText(f"{row.name} — loading…")
+        self.viewer.title.setText(row.name)
         job = FieldJob(self._field_request, row.path, self._preview_params(), self._on_field_loaded,
                        engine=self.engine)
         self._view_pool.start(job)
@@ -78,7 +78,8 @@ class ReviewMixin:
         view = self.viewer.view
         if data.error:
             self._field = None
-            view.clear_field(data.error)
+            view.clear_field(error_reason(Path(data.path).name, data.error))
+            self.viewer.zoom_label.setText("")
             self.viewer.title.setText(Path(data.path).name)
             self.viewer.cells_label.setText("")
             self.seg_panel.set_preview(None)
@@ -106,24 +107,26 @@ class ReviewMixin:
             return
         row = row or self.current_row()
         h, w = data.rgb.shape[:2]
-        self.viewer.title.setText(f"{Path(data.path).name} — {w} × {h} px")
+        self.viewer.title.setText(Path(data.path).name)
         n = data.seg.count if data.seg is not None else None
         analysed = row.result.cells if row is not None and row.result is not None else None
         same = True
         if row is not None and row.result is not None and row.result.segmentation:
             same = params_from_json(row.result.segmentation) == self.seg_panel.params
-        text = f"{n} cell{'s' if n != 1 else ''} found" if n is not None else ""
-        if not same and analysed is not None:
-            text += f" (preview; analysed: {analysed})"
-        self.viewer.cells_label.setText(text)
-        self.seg_panel.set_preview(n, analysed, same)
+        parts = [f"{w} × {h} px"]
+        if n is not None:
+            cells = f"{n} cell{'s' if n != 1 else ''}"
+            if not same and analysed is not None:
+                cells += f" (preview; analysed: {analysed})"
+            parts.append(cells)
         cam_cls = (self._field_cam or (None, None))[1]
-        if cam_cls:
-            note = f"The activation map shows where the model found evidence for {class_label(cam_cls)}."
-        elif self.engine is None:
-            note = "The activation map needs the model, which is not loaded."
-        else:
-            note = ""
+        if self.viewer.view.show_cam:
+            parts.append(f"map: {class_label(cam_cls)}" if cam_cls else
+                         "map: needs the model" if self.engine is None else "map: computing…")
+        self.viewer.cells_label.setText(" · ".join(parts))
+        self.seg_panel.set_preview(n, analysed, same)
+        note = (f"The activation map shows where the model found evidence for {class_label(cam_cls)}."
+                if cam_cls else "")
         self.viewer.update_overlay_label(note)
 
     # ---------------------------------------------------------------------- overlays, preview
