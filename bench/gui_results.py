@@ -18,9 +18,21 @@ INTRO = ("Measured with the real window on the Qt offscreen platform (it paints 
          "of this section.")
 
 
+def _model_opt(s: dict) -> str:
+    return " --model DIR" if s.get("model_arg") else ""
+
+
+def _model_note(s: dict) -> str:
+    if not s.get("model_arg"):
+        return ""
+    return (" Model: `--model DIR` named a model folder other than the bundled one (the bundled "
+            "model was not in resources/models yet); its name is in the table.")
+
+
 def _startup_text(s: dict) -> str:
     return "\n".join([
-        f"Command: `python bench/gui_startup.py --runs {s['runs']} --device cpu --write bench/RESULTS.md`",
+        f"Command: `python bench/gui_startup.py --runs {s['runs']} --device cpu{_model_opt(s)} "
+        "--write bench/RESULTS.md`",
         "",
         "| measure | median | worst |",
         "| --- | --- | --- |",
@@ -33,15 +45,15 @@ def _startup_text(s: dict) -> str:
         f"onnxruntime: {'yes' if s['onnxruntime_at_first_paint'] else 'no'} (the model loads in a "
         f"worker thread after the window is shown). {s['runs']} launches after one warm-up, "
         f"Python {s['python']}, {s['cpus']} CPU cores, Qt platform {s['platform']}, "
-        f"{dt.date.today().isoformat()}.",
+        f"{dt.date.today().isoformat()}.{_model_note(s)}",
     ])
 
 
 def _run_text(s: dict) -> str:
     ok = "meets" if s["worst_gap_ms"] <= 100 else "does NOT meet"
     return "\n".join([
-        f"Command: `python bench/gui_responsiveness.py --images {s['images']} --device cpu "
-        "--write bench/RESULTS.md`",
+        f"Command: `python bench/gui_responsiveness.py --images {s['images']} --repeat "
+        f"{s.get('repeat', 1)} --device cpu{_model_opt(s)} --write bench/RESULTS.md`",
         "",
         f"{s['images']} images ({s['distinct_sources']} sample fields repeated as distinct files) "
         f"analysed into a new case on {s['device']} with model {s['model']}, while a "
@@ -51,39 +63,43 @@ def _run_text(s: dict) -> str:
         "",
         "| measure | value |",
         "| --- | --- |",
-        f"| worst heartbeat gap (event-loop stall) | **{s['worst_gap_ms']:.0f} ms** |",
+        f"| worst heartbeat gap (event-loop stall), worst of {s.get('repeat', 1)} runs | "
+        f"**{s['worst_gap_ms']:.0f} ms** |",
+        *([f"| worst gap of each run | {', '.join(str(g) for g in s['worst_gaps_ms'])} ms |"]
+          if s.get("worst_gaps_ms") else []),
         f"| 99th percentile gap | {s['p99_gap_ms']:.0f} ms |",
         f"| gaps over 50 ms | {s['gaps_over_50ms']} |",
-        f"| run time (start -> last result shown) | {s['run_s']:.1f} s ({s['images_per_s']:.0f} images/s) |",
+        f"| run time (start -> last result shown), median | {s['run_s']:.1f} s "
+        f"({s['images_per_s']:.0f} images/s) |",
         f"| results stored in the case | {s['stored']} |",
         "",
         f"The 100 ms target: {ok}. Python {s['python']}, {s['cpus']} CPU cores"
         f"{' (a training run was using them at the same time)' if s.get('busy') else ''}, "
-        f"{dt.date.today().isoformat()}.",
+        f"{dt.date.today().isoformat()}.{_model_note(s)}",
     ])
 
 
 def update_section(path: Path, key: str, summary: dict) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     body = _startup_text(summary) if key == "startup" else _run_text(summary)
-    m = re.search(rf"^{re.escape(SECTION)}\s*$", text, flags=re.M)
+    m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
     if m is None:
         section = f"{SECTION}\n\n{INTRO}\n"
         text = text.rstrip("\n") + "\n\n" + section
-        m = re.search(rf"^{re.escape(SECTION)}\s*$", text, flags=re.M)
+        m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
     start = m.start()
     nxt = re.search(r"^## ", text[m.end():], flags=re.M)
     end = m.end() + nxt.start() if nxt else len(text)
     section = text[start:end]
     parts = {}
     for k, title in SUBSECTIONS.items():
-        sm = re.search(rf"^{re.escape(title)}\s*$", section, flags=re.M)
+        sm = re.search(rf"^{re.escape(title)}[ \t]*$", section, flags=re.M)
         if sm:
             rest = section[sm.end():]
             nm = re.search(r"^### ", rest, flags=re.M)
-            parts[k] = rest[:nm.start()] if nm else rest
-    parts[key] = "\n\n" + body + "\n\n"
+            parts[k] = (rest[:nm.start()] if nm else rest).strip()
+    parts[key] = body.strip()
     new = f"{SECTION}\n\n{INTRO}\n\n" + "".join(
-        f"{SUBSECTIONS[k]}{parts[k]}" for k in SUBSECTIONS if k in parts)
+        f"{SUBSECTIONS[k]}\n\n{parts[k]}\n\n" for k in SUBSECTIONS if k in parts)
     text = text[:start] + new.rstrip("\n") + "\n" + ("\n" + text[end:] if text[end:] else "")
     path.write_text(text, encoding="utf-8")

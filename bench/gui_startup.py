@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                "torch_at_first_paint": any(r["torch_at_paint"] for r in runs),
                "onnxruntime_at_first_paint": any(r["onnxruntime_at_paint"] for r in runs),
                "platform": os.environ.get("QT_QPA_PLATFORM", "offscreen").split(":")[0],
-               "python": platform.python_version(), "cpus": os.cpu_count()}
+               "python": platform.python_version(), "cpus": os.cpu_count(),
+               "model_arg": args.model}
     print(json.dumps(summary, indent=2))
     if args.write:
         from gui_results import update_section
