@@ -53,6 +53,8 @@ class AnalysisMixin:
     def _engine_loaded(self, done) -> None:
         engine = done.value
         self._engine_job = None
+        if self._closed:
+            return
         self.engine = engine
         info = engine.info
         self.device_label.setText(engine.device_label)
@@ -69,6 +71,8 @@ class AnalysisMixin:
 
     def _engine_failed(self, message: str) -> None:
         self._engine_job = None
+        if self._closed:
+            return
         self.engine = None
         self.engine_error = engine_error_text(message)
         self.device_label.setText("No model loaded")
@@ -231,6 +235,8 @@ class AnalysisMixin:
         self.show_message("Cancelling: the images in progress are finished first…", timeout_ms=0)
 
     def _on_batch(self, batch: AnalysisBatch) -> None:
+        if self._closed:
+            return
         if batch.items:
             self.model.apply_images([(it.path, it.image) for it in batch.items])
         self.progress.setValue(batch.done)
@@ -243,12 +249,16 @@ class AnalysisMixin:
 
     def _on_worker_error(self, message: str) -> None:
         self._run_error = message
+        if self._closed:
+            return
         self.show_message(message, error=True, timeout_ms=0)
         self.dialogs.error(self, "Analysis stopped", message)
 
     def _on_run_finished(self, end) -> None:
         finished = end.finished
         worker, self._worker = self._worker, None
+        if self._closed:
+            return
         self.model.clear_running()
         self.progress.hide()
         self.cancel_button.hide()

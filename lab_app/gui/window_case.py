@@ -304,12 +304,16 @@ class CaseMixin:
     def _report_written(self, done) -> None:
         path = done.value
         self._report_job = None
+        if self._closed:
+            return
         self._update_actions()
         self.show_message(f"Report saved: {path}")
         self.report_written.emit(str(path))
 
     def _report_failed(self, message: str) -> None:
         self._report_job = None
+        if self._closed:
+            return
         self._update_actions()
         self.show_message("The report was not written.", error=True)
         self.dialogs.error(self, "Report not written", f"The report could not be written: {message}")
