@@ -17,7 +17,9 @@ def window_settled(win, expect_results: bool = True) -> bool:
     on screen and the visible thumbnails are decoded."""
     if win.engine is None and not win.engine_error:
         return False
-    if win.analysing or win.scanning or win._queue or win._report_job is not None:
+    if win.analysing or win.scanning or win._report_job is not None:
+        return False
+    if win._queue and win.engine is not None:   # without a model the queue waits for ever
         return False
     if expect_results and win.model.rowCount() == 0:
         return False

@@ -188,3 +188,18 @@ def test_labapp_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_screenshot_without_a_model_exits_1_quickly(tmp_path, image_folder):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("LABAPP_CONFIG_DIR", None)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab_app.app", "--model", str(tmp_path / "missing"),
+         "--screenshot", str(out), str(image_folder)],
+        cwd=REPO, env=env, timeout=120, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert time.perf_counter() - t0 < 60
+    assert out.exists()
+    assert "does not exist" in proc.stderr
