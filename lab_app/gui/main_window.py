@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
@@ -118,7 +117,6 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._field_cam = None
         self._field_request = 0
         self._closed = False
-        self._screenshot = None
         self._reload_after_run = False
         self._run_error = None
 
@@ -564,8 +562,3 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
             return default_model_dir()
         except ModelLoadError:
             return None
-
-    def attach(self, **kwargs: Any) -> None:
-        """For tests and tools: replace attributes (e.g. dialogs) after construction."""
-        for k, v in kwargs.items():
-            setattr(self, k, v)

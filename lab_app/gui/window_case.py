@@ -56,7 +56,6 @@ class CaseMixin:
         self.case = None
         self._queue.clear()
         self.model.clear()
-        self.thumbs_clear_pending()
         self.case_panel.set_case(None, defaults={
             "technician": self.gui_state.get_str("case/last_technician", "")})
         self.clear_viewer()
@@ -64,9 +63,6 @@ class CaseMixin:
         self._update_title()
         self._update_actions()
         return True
-
-    def thumbs_clear_pending(self) -> None:
-        pass  # thumbnails are cached by path and stay valid across cases
 
     def open_case_dialog(self) -> None:
         if self.store is None:
