@@ -79,8 +79,10 @@ class ImageRow:
 
     @property
     def state(self) -> str:
+        if self.running:
+            return theme.ANALYSING          # also during a re-analysis
         if self.image is None:
-            return theme.ANALYSING if self.running else theme.PENDING
+            return theme.PENDING
         if self.image.failed:
             return theme.ERROR
         status = self.image.decision.status
@@ -98,8 +100,10 @@ class ImageRow:
         """Short second line for the image list."""
         state = self.state
         r = self.result
-        if state in (theme.PENDING, theme.ANALYSING):
+        if state == theme.PENDING or (state == theme.ANALYSING and r is None):
             return theme.STATE_LABELS[state]
+        if state == theme.ANALYSING:
+            return f"{theme.STATE_LABELS[state]} (was {class_label(r.prediction, 'no call')})"
         if state == theme.ERROR:
             return f"Error: {error_reason(self.name, r.error)}"
         if state == theme.OUT_OF_SCOPE:

@@ -22,7 +22,7 @@ from .worker import background_priority
 log = logging.getLogger(__name__)
 
 THUMB_PX = 112          # longer side in physical pixels (sharp at 2x for a 56 px cell)
-MAX_CACHED = 3000
+MAX_CACHED = 1200        # about 60 MB at most
 
 
 class _ThumbJob(QRunnable):
