@@ -172,6 +172,7 @@ class CasePanel(QWidget):
         for name, value in values.items():
             self.set_value(name, value)
         self._saved = dict(values) if case is not None else {}
+        self._baseline = dict(values)   # what "nothing typed" looks like
         locked = case is not None and case.locked
         for w in self.widgets.values():
             if isinstance(w, QLineEdit):
@@ -222,6 +223,21 @@ class CasePanel(QWidget):
         if self._saved.get(name, "") != value:
             self._saved[name] = value
             self.edited.emit(name, value)
+
+    def dirty(self) -> bool:
+        """Whether a field holds something typed that is not saved."""
+        values = self.values()
+        if self._saved:
+            return any(values[n] != self._saved.get(n, "") for n in values)
+        return any(values[n] != self._baseline.get(n, "") for n in values)
+
+    def flush(self) -> None:
+        """Save what is typed but not yet confirmed (the window is closing)."""
+        if self._loading:
+            return
+        for name, w in self.widgets.items():
+            if isinstance(w, QLineEdit) and not w.isReadOnly():
+                self._finished(name)
 
     def mark_saved(self, values: dict[str, str]) -> None:
         self._saved.update(values)

@@ -506,6 +506,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         """Stop every worker (cancel token + wait), save the window state, close the store."""
         if self._closed:
             return
+        if self.store is not None and self.case_panel.dirty():
+            self.case_panel.flush()   # a field typed into but not yet confirmed is saved too
         self._closed = True
         if self._worker is not None:
             self._worker.cancel()

@@ -229,3 +229,24 @@ def test_shortcuts_are_listed_and_unique(make_window):
             text = seq.toString()
             assert text not in seen, f"{text} is bound to {seen[text]} and {act.text()}"
             seen[text] = act.text()
+
+
+def test_a_field_typed_but_not_confirmed_is_saved_on_close(make_window, gui, gui_dirs):
+    win = make_window(load_engine=False)
+    gui.set_field(win, "technician", "Ana Tech")
+    case_id = win.case.id
+    w = win.case_panel.widgets["sample_id"]
+    w.setFocus()
+    gui.qtbot.keyClicks(w, "S-LATE")          # no Enter, no focus change
+    win.close()
+    from lab_app.core.cases import CaseStore
+    with CaseStore(gui_dirs[1]) as store:
+        assert store.get_case(case_id).sample.id == "S-LATE"
+
+
+def test_closing_an_untouched_window_creates_no_case(make_window, gui_dirs):
+    win = make_window(load_engine=False)
+    win.close()
+    from lab_app.core.cases import CaseStore
+    with CaseStore(gui_dirs[1]) as store:
+        assert store.list_cases() == []
