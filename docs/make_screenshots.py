@@ -5,7 +5,7 @@
 Uses the bundled model (or --model), the sample fields in resources/samples/ and a temporary
 case database and settings folder. Pictures:
 
-- ``main-review.png``: a case after analysis, patient details filled in, some calls reviewed;
+- ``main-window.png``: a case after analysis, patient details filled in, some calls reviewed;
 - ``overlays.png``: segmentation mask and numbered cell outlines on a zoomed field;
 - ``activation-map.png``: where the model found evidence for its call;
 - ``override-dialog.png``: the override dialog over the window (key 1-4 pressed);
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     win.actions_.show_cam.setChecked(False)
     win.image_list.view.setFocus()
     settle(win)
-    shots = [save_grab(win, args.out / "main-review.png")]
+    shots = [save_grab(win, args.out / "main-window.png")]
 
     # Overlays: mask and numbered outlines, zoomed in; then the activation map.
     win.actions_.show_mask.setChecked(True)

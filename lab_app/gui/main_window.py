@@ -227,21 +227,24 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a = self.actions_
         bar = self.menuBar()
         m = bar.addMenu("&File")
+        for act in (a.add_images, a.add_folder):
+            m.addAction(act)
+        m.addSeparator()
+        for act in (a.export_pdf, a.export_csv):
+            m.addAction(act)
+        m.addSeparator()
+        m.addAction(a.preferences)
+        m.addSeparator()
+        m.addAction(a.quit)
+        m = bar.addMenu("&Case")
         for act in (a.new_case, a.open_case):
             m.addAction(act)
         self.recent_menu = m.addMenu("Recent &cases")
         self.recent_menu.setObjectName("recentMenu")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m.addSeparator()
-        for act in (a.add_images, a.add_folder):
-            m.addAction(act)
-        m.addSeparator()
-        for act in (a.export_pdf, a.export_csv, a.sign_off):
-            m.addAction(act)
-        m.addSeparator()
-        m.addAction(a.preferences)
-        m.addSeparator()
-        m.addAction(a.quit)
+        m.addAction(a.focus_case)
+        m.addAction(a.sign_off)
         m = bar.addMenu("&Analysis")
         for act in (a.analyse, a.reanalyse, a.cancel):
             m.addAction(act)
@@ -261,8 +264,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         for act in (a.fit, a.zoom_in, a.zoom_out, a.actual_size):
             m.addAction(act)
         m.addSeparator()
-        for act in (a.focus_list, a.focus_case):
-            m.addAction(act)
+        m.addAction(a.focus_list)
         m.addSeparator()
         for dock in (self.dock_images, self.dock_prediction, self.dock_case, self.dock_results):
             m.addAction(dock.toggleViewAction())

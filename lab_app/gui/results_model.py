@@ -367,6 +367,7 @@ SHOW_FILTERS: dict[str, tuple[str, Any]] = {
     "low_confidence": ("Low confidence", lambda r: "low_confidence" in r.flags),
     "no_cells": ("No cells found", lambda r: "no_cells" in r.flags),
     "out_of_scope": ("Out of scope", lambda r: "out_of_scope" in r.flags),
+    "damaged_file": ("Damaged files", lambda r: "damaged_file" in r.flags),
     "error": ("Errors", lambda r: r.failed),
     "reviewed": ("Reviewed", lambda r: r.decision in (DEC_ACCEPTED, DEC_OVERRIDDEN)),
     "pending": ("Not analysed yet", lambda r: r.image is None),

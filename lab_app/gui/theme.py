@@ -7,7 +7,8 @@ from model.classes import CLASS_IDS, DISPLAY_NAMES
 CLASS_COLOURS = {"Benign": "#4C9F70", "Early": "#E0A030", "Pre": "#3D7CC9", "Pro": "#8E5CB5"}
 
 FLAG_LABELS = {"low_confidence": "Low confidence", "no_cells": "No cells found",
-               "out_of_scope": "Out of scope", "load_error": "Load error"}
+               "out_of_scope": "Out of scope", "load_error": "Load error",
+               "damaged_file": "Damaged file (missing part shown grey)"}
 
 # Row states (what the image list shows).
 PENDING = "pending"
