@@ -74,6 +74,13 @@ class Dialogs:
             return None
         return dlg.choice()
 
+    def amend_reason(self, parent: QWidget, text: str) -> str | None:
+        """The reason for an amendment of a signed-off case (None when cancelled)."""
+        from PySide6.QtWidgets import QInputDialog
+        reason, ok = QInputDialog.getText(parent, "Amend a signed-off case", text)
+        reason = reason.strip()
+        return reason if ok and reason else None
+
     def sign_off(self, parent: QWidget, technician: str, reviewer: str,
                  require_reviewer: bool, summary_text: str) -> tuple[str, str] | None:
         dlg = SignOffDialog(parent, technician, reviewer, require_reviewer, summary_text)
@@ -135,6 +142,9 @@ class QuietDialogs(Dialogs):
         return None
 
     def sign_off(self, *args, **kwargs):
+        return None
+
+    def amend_reason(self, parent, text):
         return None
 
     def open_case(self, parent, store):

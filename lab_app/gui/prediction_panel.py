@@ -189,8 +189,10 @@ class PredictionPanel(QWidget):
                 self.bars.show()
                 self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}")
                 self.flags_label.setText(_flags_html(r.flags, r.error))
-                self.decision_label.setText(_decision_html(img))
-                can_decide = not locked
+                self.decision_label.setText(_decision_html(img) + (
+                    "<br><i>The case is signed off: a change is recorded as an amendment with a "
+                    "reason.</i>" if locked else ""))
+                can_decide = True
         for label in (self.file_label, self.conf_label, self.cells_label, self.flags_label,
                       self.decision_label):
             label.setVisible(bool(label.text()))

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex
 
 from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, PENDING
+from lab_app.core.cases import DecisionChange
 from lab_app.core.errors import CaseStoreError
 
 from .field_loader import FieldData, FieldJob
@@ -162,10 +163,6 @@ class ReviewMixin:
         if self.case is None or row.image is None:
             self.show_message("This image is not analysed yet.")
             return None
-        if self.case.locked:
-            self.show_message("The case is signed off; decisions can no longer be changed here.",
-                              error=True)
-            return None
         if row.failed:
             self.show_message("This image could not be analysed, so there is no call to review.",
                               error=True)
@@ -217,8 +214,14 @@ class ReviewMixin:
         if actor is None:
             return False
         try:
-            image = self.store.set_decision(self.case.id, row.image.id, actor, decision,
-                                            override_class=override_class, reason=reason)
+            if self.case.locked:
+                image = self._amend_decision(row, actor, decision, override_class, reason)
+                if image is None:
+                    return False
+                advance = False
+            else:
+                image = self.store.set_decision(self.case.id, row.image.id, actor, decision,
+                                                override_class=override_class, reason=reason)
         except CaseStoreError as exc:
             self.dialogs.error(self, "Decision not saved", str(exc))
             return False
@@ -241,6 +244,21 @@ class ReviewMixin:
                                   "sign off when every image has a decision (Ctrl+Shift+S).",
                                   timeout_ms=8000)
         return True
+
+    def _amend_decision(self, row: ImageRow, actor: str, decision: str,
+                        override_class: str | None, reason: str | None):
+        """A signed-off case changes only through an amendment, with its own reason."""
+        why = self.dialogs.amend_reason(
+            self, f"Case {self.case.id} is signed off. Why is the decision on {row.name} changed? "
+            "The change is recorded as an amendment and printed on the next report.")
+        if not why:
+            self.show_message("Nothing changed: an amendment needs a reason.")
+            return None
+        case = self.store.amend(self.case.id, actor, why, decisions=[
+            DecisionChange(row.image.id, decision, override_class, reason)])
+        self.case = case
+        self.case_panel.set_case(case)
+        return case.image(row.image.id)
 
     # ----------------------------------------------------------------------------- navigation
     def _find_undecided(self, step: int, start: int, skip: ImageRow | None = None) -> int | None:

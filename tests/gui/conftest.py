@@ -43,6 +43,7 @@ class ScriptedDialogs:
         self.override_calls: list[tuple] = []
         self.sign_off_names: tuple[str, str] | None = None
         self.case_to_open: int | None = None
+        self.amend_reason_text: str | None = None
         self.new_settings = None
         self.confirm_answer = False
         self.abouts: list = []
@@ -74,6 +75,9 @@ class ScriptedDialogs:
 
     def sign_off(self, parent, technician, reviewer, require_reviewer, summary_text):
         return self.sign_off_names
+
+    def amend_reason(self, parent, text):
+        return self.amend_reason_text
 
     def open_case(self, parent, store):
         return self.case_to_open

@@ -179,13 +179,22 @@ def test_sign_off_locks_the_case(make_window, image_folder, gui):
     case = win.store.get_case(win.case.id)
     assert case.status == "signed" and case.signed_by == "Ana Tech"
     assert win.case.locked
-    assert not win.prediction.accept_button.isEnabled()
     assert win.case_panel.widgets["patient_id"].isReadOnly()
-    # Keys no longer change decisions.
-    win.select_proxy_row(0)
+    # A change now needs an amendment with its reason; without one nothing changes.
+    r = next(i for i in range(win.proxy.rowCount()) if win.proxy.row_at(i).decision == "accepted")
+    win.select_proxy_row(r)
+    row = win.current_row()
     before = [i.decision for i in case.images]
-    win.override_current(0)
+    other = next(i for i, c in enumerate(CLASS_IDS) if c != row.result.prediction)
+    win.override_current(other)
     assert [i.decision for i in win.store.get_case(case.id).images] == before
+    win.dialogs.amend_reason_text = "Second look at 100x after sign-off."
+    win.override_current(other)
+    case = win.store.get_case(case.id)
+    assert case.status == "amended" and win.case.status == "amended"
+    assert case.image(row.image.id).decision.status == "overridden"
+    assert case.amendments and case.amendments[-1].reason == "Second look at 100x after sign-off."
+    assert any(e.action == "amend" for e in win.store.audit(case.id))
 
 
 def test_override_dialog_needs_a_reason(qtbot):
