@@ -102,6 +102,14 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None) -> 
     metrics["ece_before_calibration"] = expected_calibration_error(probs_raw, y_val)
     metrics["ece_after_calibration"] = metrics["ece"]
     threshold = choose_low_confidence_threshold(probs_cal, y_val)
+    conf, correct = probs_cal.max(axis=1), probs_cal.argmax(axis=1) == y_val
+    kept = conf >= threshold
+    metrics["low_confidence"] = {
+        "threshold": threshold, "flagged_fraction": float(1 - kept.mean()),
+        "unflagged_accuracy": float(correct[kept].mean()) if kept.any() else None,
+        "errors_flagged": int((~correct & ~kept).sum()), "errors": int((~correct).sum()),
+        "target_unflagged_accuracy": 0.995,
+    }
     errors = [{"file": s.rel, "true": classes[t], "predicted": classes[int(p.argmax())],
                "confidence": float(p.max())}
               for s, t, p in zip(val_samples, y_val, probs_cal) if int(p.argmax()) != t]

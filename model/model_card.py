@@ -13,6 +13,22 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _threshold_line(meta: dict) -> str:
+    t = meta["low_confidence_threshold"]
+    lc = meta["metrics"].get("low_confidence")
+    if not lc:
+        return f"- Low-confidence flag below {t:.2f} calibrated confidence."
+    reached = (lc["unflagged_accuracy"] or 0) >= lc["target_unflagged_accuracy"]
+    how = ("the lowest threshold at which the unflagged calls reach "
+           f"{lc['target_unflagged_accuracy']:.1%} accuracy" if reached else
+           f"the cap: no threshold up to it made the unflagged calls reach "
+           f"{lc['target_unflagged_accuracy']:.1%} accuracy")
+    return (f"- Low-confidence flag below {t:.2f} calibrated confidence ({how}). On the validation "
+            f"split it flags {lc['flagged_fraction']:.1%} of images and catches "
+            f"{lc['errors_flagged']} of the {lc['errors']} errors; the unflagged calls are "
+            f"{_pct(lc['unflagged_accuracy'])} correct.")
+
+
 def render_model_card(meta: dict) -> str:
     m = meta["metrics"]
     t = meta["training"]
@@ -40,8 +56,7 @@ def render_model_card(meta: dict) -> str:
         f"(cv2.INTER_AREA), mean {[round(v, 4) for v in meta['mean']]}, std "
         f"{[round(v, 4) for v in meta['std']]}.",
         f"- Calibration: temperature scaling, T = {meta['temperature']:.3f} (fitted on the validation split).",
-        f"- Low-confidence flag below {meta['low_confidence_threshold']:.2f} calibrated confidence "
-        "(the lowest threshold at which calls above it were >= 99.5% correct on validation).",
+        _threshold_line(meta),
         f"- Files: weights.pt sha256 `{meta['sha256']}`; model.onnx sha256 `{meta.get('onnx_sha256', '')}` "
         "(outputs: logits, last feature map, class activation maps).",
         "",
