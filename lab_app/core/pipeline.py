@@ -55,7 +55,7 @@ class AnalysisOptions:
     low_confidence_threshold: float | None = None   # None: the model card's threshold
     with_cam: bool = False                           # compute activation maps
     keep_arrays: bool = False                        # attach mask/cam arrays to results (GUI)
-    chunk_size: int = 32
+    chunk_size: int = 64
     workers: int | None = None                       # preparation threads (default: CPU count)
 
 
