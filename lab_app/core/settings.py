@@ -57,14 +57,17 @@ class AnalysisSettings:
     segmentation_preset: str = "default"  # "default" | "dataset" (see segmentation.py)
     device: str = "auto"                  # "auto" | "cpu" | "cuda"
     model_dir: str | None = None          # None: the bundled model
-    low_confidence_threshold: float = 0.6  # pipeline: results below this get the low_confidence flag
+    # Results below this get the low_confidence flag; None: the model card's threshold, chosen on
+    # the model's validation data (the same default labapp-batch uses).
+    low_confidence_threshold: float | None = None
 
     def validate(self) -> None:
         if self.device not in DEVICES:
             raise SettingsError(f"The analysis device must be auto, cpu or cuda, not '{self.device}'.")
         if not self.segmentation_preset or not isinstance(self.segmentation_preset, str):
             raise SettingsError("The segmentation preset must be a name such as 'default'.")
-        _check_fraction("analysis.low_confidence_threshold", self.low_confidence_threshold)
+        if self.low_confidence_threshold is not None:
+            _check_fraction("analysis.low_confidence_threshold", self.low_confidence_threshold)
 
 
 @dataclass
@@ -133,6 +136,7 @@ def save_settings(settings: Settings, folder: str | os.PathLike[str] | None = No
 # `from __future__ import annotations`).
 _TYPES: dict[str, tuple[type, ...]] = {
     "str": (str,), "str | None": (str, type(None)), "bool": (bool,), "float": (int, float),
+    "float | None": (int, float, type(None)),
 }
 
 
@@ -149,7 +153,7 @@ def _from_dict(cls: type, data: Any, section: str) -> Any:
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             raise SettingsError(f"The setting {section}.{f.name} has the wrong type "
                                 f"({type(value).__name__}).")
-        values[f.name] = float(value) if f.type == "float" else value
+        values[f.name] = float(value) if f.type.startswith("float") and value is not None else value
     return cls(**values)
 
 

@@ -348,10 +348,11 @@ class PreferencesDialog(QDialog):
         lab_form.addRow("Report page size", self.page_size)
         lab_form.addRow("Report: mark calls below", self.report_threshold)
 
-        self.low_conf = _fraction_spin(an.low_confidence_threshold)
+        self.low_conf = _fraction_spin(an.low_confidence_threshold, none_text="Model card default")
         self.low_conf.setObjectName("lowConfidence")
         self.low_conf.setToolTip("Images whose call is below this confidence get the "
-                                 "'low confidence' flag.")
+                                 "'low confidence' flag. The model card's default was chosen on "
+                                 "its validation data.")
         self.device = QComboBox()
         self.device.setObjectName("deviceCombo")
         for d, label in zip(DEVICES, ("Automatic (CUDA GPU when present)", "CPU", "CUDA GPU")):
@@ -407,17 +408,26 @@ class PreferencesDialog(QDialog):
                       confidence_threshold=round(self.report_threshold.value(), 2))
         analysis = replace(self._settings.analysis, device=self.device.currentData(),
                            model_dir=self.model_dir.text().strip() or None,
-                           low_confidence_threshold=round(self.low_conf.value(), 2))
+                           low_confidence_threshold=_fraction_or_none(self.low_conf))
         return Settings(lab=lab, analysis=analysis)
 
 
-def _fraction_spin(value: float) -> QDoubleSpinBox:
+_NONE_VALUE = -0.01  # below the range: the spin box shows its "none" text there
+
+
+def _fraction_spin(value: float | None, none_text: str | None = None) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setRange(0.0, 1.0)
+    spin.setRange(_NONE_VALUE if none_text else 0.0, 1.0)
+    if none_text:
+        spin.setSpecialValueText(none_text)
     spin.setSingleStep(0.05)
     spin.setDecimals(2)
-    spin.setValue(value)
+    spin.setValue(_NONE_VALUE if value is None else value)
     return spin
+
+
+def _fraction_or_none(spin: QDoubleSpinBox) -> float | None:
+    return None if spin.value() < 0 else round(spin.value(), 2)
 
 
 @dataclass

@@ -109,3 +109,10 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_low_confidence_threshold_defaults_to_the_model_card(tmp_path):
+    from lab_app.core.settings import Settings, load_settings, save_settings
+    assert Settings().analysis.low_confidence_threshold is None
+    save_settings(Settings(), tmp_path)
+    assert load_settings(tmp_path).analysis.low_confidence_threshold is None
