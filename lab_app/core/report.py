@@ -299,19 +299,25 @@ def _summary_block(ctx: _Context) -> list[Any]:
     lines.append(Spacer(1, 2 * mm))
     lines.append(ctx.p(para_text(s.rule), "small"))
 
-    counts_rows = [[ctx.p("<b>Subtype</b>", "cell"), ctx.p("<b>Reviewed calls</b>", "cell"),
-                    ctx.p("<b>Share</b>", "cell")]]
+    # The model's own calls too: before review (a batch report) they are all there is to show.
+    model_counts = {cid: sum(1 for img in ctx.case.images
+                             if img.in_scope and img.result.prediction == cid) for cid in CLASS_IDS}
+    counts_rows = [[ctx.p("<b>Subtype</b>", "cell"), ctx.p("<b>Model</b>", "cell"),
+                    ctx.p("<b>Reviewed</b>", "cell"), ctx.p("<b>Share</b>", "cell")]]
     for cid in CLASS_IDS:
         k = call.counts[cid]
-        counts_rows.append([ctx.p(DISPLAY_NAMES[cid], "cell"), ctx.p(str(k), "cell"),
-                            ctx.p(f"{k / n:.0%}" if n else "—", "cell")])
+        counts_rows.append([ctx.p(DISPLAY_NAMES[cid], "cell"), ctx.p(str(model_counts[cid]), "cell"),
+                            ctx.p(str(k), "cell"), ctx.p(f"{k / n:.0%}" if n else "—", "cell")])
     w = ctx.width
-    counts = Table(counts_rows, colWidths=[0.2 * w, 0.12 * w, 0.08 * w])
+    counts = Table(counts_rows, colWidths=[0.2 * w, 0.09 * w, 0.11 * w, 0.08 * w])
     counts.setStyle(_ts(ctx, [("LINEBELOW", (0, 0), (-1, 0), 0.6, RULE),
                                 ("TOPPADDING", (0, 0), (-1, -1), 1.5),
                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
-    chart = _bar_chart(call.counts, ctx.styles["cell"].fontName, 0.55 * w, 30 * mm)
-    row = Table([[counts, chart]], colWidths=[0.43 * w, 0.57 * w])
+    chart_counts, chart_title = ((call.counts, "Reviewed calls") if n else
+                                 (model_counts, "Model calls (not yet reviewed)"))
+    chart = [ctx.p(chart_title, "small"),
+             _bar_chart(chart_counts, ctx.styles["cell"].fontName, 0.5 * w, 28 * mm)]
+    row = Table([[counts, chart]], colWidths=[0.5 * w, 0.5 * w])
     row.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
                              ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     return [ctx.p("Case summary", "h2"), *lines, Spacer(1, 2 * mm), row]
