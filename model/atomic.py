@@ -1,0 +1,72 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+The data goes to a temporary file in the destination folder (same file system, so the final
+``os.replace`` is a rename), is flushed and fsync'ed, and only then replaces the target. A crash
+or a kill at any point leaves either the previous file or the complete new one, plus at worst a
+stray ``.<name>.*.tmp`` file that the next write does not depend on.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path.
+
+    ``mode`` (e.g. ``0o600``) sets the file's permission bits on POSIX; by default the new file
+    keeps the permissions of the file it replaces, or gets the usual umask-based ones.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if mode is None and target.exists():
+        mode = target.stat().st_mode & 0o777
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600 files; give the result the permissions a normal write would.
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        if os.name == "posix":
+            os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException:
+        # Leave no temporary file behind on failure (disk full, permission denied, KeyboardInterrupt).
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(folder)
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
+                      mode: int | None = None) -> Path:
+    """Write ``text`` atomically; newlines are written as given (no platform translation)."""
+    return atomic_write_bytes(path, text.encode(encoding), mode=mode)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the OS allows it (POSIX); a no-op on Windows."""
+    if os.name != "posix":
+        return
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; the rename is still atomic
+    finally:
+        os.close(dir_fd)
