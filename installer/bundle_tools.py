@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata as md
 import json
 import os
@@ -20,6 +19,9 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from model.errors import ModelLoadError
+from model.modeldir import verify_file
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "ALL Subtype Workstation"
@@ -106,14 +108,6 @@ def excludes(flavor: str, root: Path = ROOT) -> list[str]:
 
 
 # -- resources and models -----------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _skip(path: Path) -> bool:
     return any(part.startswith(".") or part == "__pycache__" for part in path.parts) \
         or path.suffix in (".tmp", ".pyc")
@@ -136,11 +130,12 @@ def check_model_dir(model_dir: Path, flavor: str) -> dict:
     if flavor == "cuda":
         checks.append(("weights.pt", meta.get("sha256")))
     for filename, expected in checks:
-        path = model_dir / filename
-        if not path.is_file():
-            raise SystemExit(f"{path} is missing; the {flavor} bundle needs it.")
-        if not expected or _sha256(path) != expected:
-            raise SystemExit(f"{path} does not match the checksum in {meta_path}; not bundling it.")
+        if not (model_dir / filename).is_file():
+            raise SystemExit(f"{model_dir / filename} is missing; the {flavor} bundle needs it.")
+        try:  # the very check the app makes before it loads the file
+            verify_file(model_dir, filename, expected)
+        except ModelLoadError as exc:
+            raise SystemExit(f"{exc} Not bundling it.") from exc
     for f in ("MODEL_CARD.md",):
         if not (model_dir / f).is_file():
             raise SystemExit(f"{model_dir / f} is missing; every bundled model carries its card.")
