@@ -8,9 +8,7 @@ temperature fitted on the validation split, then export (``model.export``).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import platform
 import shlex
 import sys
@@ -20,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .classes import CLASS_IDS, DISPLAY_NAMES
+from .classes import CLASS_IDS
 from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
                    scan_folder_dataset)
 from .errors import DataError, DeviceError, ModelError

@@ -14,14 +14,12 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_dataset(data_dir, tmp_path_factory) -> Path:
+def tiny_dataset(real_images, tmp_path_factory) -> Path:
     """8 images per class, copied from spread-out file numbers of the real data set."""
-    src = data_dir / "Original"
     dst = tmp_path_factory.mktemp("tiny_dataset")
-    for cls in ("Benign", "Early", "Pre", "Pro"):
-        files = sorted((src / cls).glob("*.jpg"))
+    for cls, files in real_images(8).items():
         (dst / cls).mkdir()
-        for f in files[:: max(1, len(files) // 8)][:8]:
+        for f in files:
             shutil.copy(f, dst / cls / f.name)
     return dst
 

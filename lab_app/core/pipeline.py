@@ -223,4 +223,4 @@ def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: Analy
     wall = time.perf_counter() - t_start
     timing = {"wall_s": round(wall, 3), "images_per_s": round(n_done / wall, 2) if wall > 0 else None,
               **{f"{k}_s": round(v, 3) for k, v in stage.items()}}
-    yield Finished(n_done, total, n_failed, cancelled or (n_done < total and cancel.cancelled), timing)
+    yield Finished(n_done, total, n_failed, cancelled, timing)
