@@ -1,14 +1,16 @@
 """Throughput benchmark: end-to-end pipeline vs the model-only ceiling vs a naive torch loop.
 
-Run:  .venv/bin/python bench/throughput.py [--n 652] [--memory-n 5000] [--record]
+Run:  .venv/bin/python bench/throughput.py [--n 652] [--memory-n 5000] [--device cpu|cuda] [--record]
 
 In one run, on the same images (a folder of N real fields taken evenly from the four classes):
 1. end-to-end: ``labapp-batch FOLDER --out TMP --device cpu`` as a fresh process, start-up
    included (python, imports, model load, decode, segmentation, scope check, inference, files);
-2. ceiling: ONNX Runtime alone on the same model, on already preprocessed tensors, batch 32;
+2. ceiling: the inference engine alone (ONNX Runtime on the CPU, torch on CUDA) on the same
+   model, on already preprocessed tensors, batch 32;
 3. naive: the approach of the project this one starts from: per image, PIL open, transform,
-   torch eager forward one image at a time;
-4. memory: peak RSS of ``labapp-batch`` on ``--memory-n`` images (the same files repeated).
+   torch eager forward one image at a time (on the same device);
+4. memory: peak RSS of ``labapp-batch`` on ``--memory-n`` images (the same files repeated;
+   0 skips it).
 With --record the table is appended to bench/RESULTS.md.
 """
 
@@ -49,10 +51,10 @@ def make_folder(images: list[Path], n: int, root: Path) -> Path:
     return root
 
 
-def run_batch(folder: Path, out: Path) -> tuple[float, float]:
+def run_batch(folder: Path, out: Path, device: str = "cpu") -> tuple[float, float]:
     """Wall time and peak RSS (MB, sampled every 50 ms from /proc) of one labapp-batch run.
     getrusage's children figure is not used: it can report the parent's size at fork time."""
-    cmd = [sys.executable, "-m", "lab_app.cli", str(folder), "--out", str(out), "--device", "cpu", "--quiet"]
+    cmd = [sys.executable, "-m", "lab_app.cli", str(folder), "--out", str(out), "--device", device, "--quiet"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO)
     peak_mb = 0.0
@@ -69,10 +71,10 @@ def run_batch(folder: Path, out: Path) -> tuple[float, float]:
     return wall, peak_mb
 
 
-def onnx_ceiling(model_dir: Path, images: list[Path]) -> float:
+def engine_ceiling(model_dir: Path, images: list[Path], device: str = "cpu") -> float:
     from model.data import read_rgb
     from model.inference import InferenceEngine
-    engine = InferenceEngine(model_dir, device="cpu")
+    engine = InferenceEngine(model_dir, device=device)
     x = engine.preprocess([read_rgb(p) for p in images])
     engine.run_preprocessed(x[:64])  # warm-up
     t0 = time.perf_counter()
@@ -80,7 +82,7 @@ def onnx_ceiling(model_dir: Path, images: list[Path]) -> float:
     return len(x) / (time.perf_counter() - t0)
 
 
-def naive_torch(model_dir: Path, images: list[Path], limit: int = 200) -> float:
+def naive_torch(model_dir: Path, images: list[Path], limit: int = 200, device: str = "cpu") -> float:
     import torch
     from PIL import Image
 
@@ -89,17 +91,17 @@ def naive_torch(model_dir: Path, images: list[Path], limit: int = 200) -> float:
     meta = read_model_json(model_dir)
     net = build_model(len(meta["classes"]))
     net.load_state_dict(torch.load(model_dir / "weights.pt", weights_only=True))
-    net.eval()
-    mean = torch.tensor(meta["mean"]).view(3, 1, 1)
-    std = torch.tensor(meta["std"]).view(3, 1, 1)
+    net.eval().to(device)
+    mean = torch.tensor(meta["mean"]).view(3, 1, 1).to(device)
+    std = torch.tensor(meta["std"]).view(3, 1, 1).to(device)
     size = meta["input_size"]
     sel = images[:limit]
     t0 = time.perf_counter()
     with torch.no_grad():
         for p in sel:
             im = Image.open(p).convert("RGB").resize((size, size))
-            t = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
-            net(((t - mean) / std)[None]).softmax(1)
+            t = torch.from_numpy(np.asarray(im).copy()).to(device).permute(2, 0, 1).float() / 255
+            net(((t - mean) / std)[None]).softmax(1).cpu()
     return len(sel) / (time.perf_counter() - t0)
 
 
@@ -107,6 +109,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=652)
     ap.add_argument("--memory-n", type=int, default=5000)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--record", action="store_true")
     args = ap.parse_args()
     from model.modeldir import default_model_dir
@@ -115,31 +118,38 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder = make_folder(images, args.n, tmp / "in")
-        run_batch(make_folder(images, 32, tmp / "warm"), tmp / "warm-out")  # warm the file cache
-        e2e_wall, _ = run_batch(folder, tmp / "out")
+        run_batch(make_folder(images, 32, tmp / "warm"), tmp / "warm-out", args.device)  # file cache
+        e2e_wall, _ = run_batch(folder, tmp / "out", args.device)
         e2e = args.n / e2e_wall
         import json
         timing = json.loads((tmp / "out" / "results.json").read_text())["timing"]
-        ceiling = onnx_ceiling(model_dir, images)
-        naive = naive_torch(model_dir, images)
-        mem_folder = make_folder(images, args.memory_n, tmp / "mem")
-        mem_wall, peak_mb = run_batch(mem_folder, tmp / "mem-out")
-        n_mem = len(json.loads((tmp / "mem-out" / "results.json").read_text())["images"])
-        assert n_mem == args.memory_n, f"memory run analysed {n_mem} of {args.memory_n} images"
+        ceiling = engine_ceiling(model_dir, images, args.device)
+        naive = naive_torch(model_dir, images, device=args.device)
+        if args.memory_n:
+            mem_folder = make_folder(images, args.memory_n, tmp / "mem")
+            mem_wall, peak_mb = run_batch(mem_folder, tmp / "mem-out", args.device)
+            n_mem = len(json.loads((tmp / "mem-out" / "results.json").read_text())["images"])
+            assert n_mem == args.memory_n, f"memory run analysed {n_mem} of {args.memory_n} images"
     rows = [
         ("end-to-end labapp-batch, start-up included", f"{e2e:.0f} img/s ({args.n} images in {e2e_wall:.2f} s)"),
-        ("ONNX Runtime alone (model-only ceiling)", f"{ceiling:.0f} img/s"),
+        ("ONNX Runtime alone (model-only ceiling)" if args.device == "cpu" else
+         "torch on CUDA alone (model-only ceiling)", f"{ceiling:.0f} img/s"),
         ("naive per-image torch loop", f"{naive:.0f} img/s"),
         ("end-to-end / ceiling", f"{e2e / ceiling:.2f} (target >= 0.5)"),
         ("end-to-end / naive", f"{e2e / naive:.1f}x (target >= 3x)"),
-        (f"peak RSS, {args.memory_n} images", f"{peak_mb:.0f} MB in {mem_wall:.1f} s (target < 1500 MB)"),
         ("stage times inside the pipeline (s, summed over threads)",
          ", ".join(f"{k} {v}" for k, v in timing.items())),
     ]
+    if args.memory_n:
+        rows.insert(5, (f"peak RSS, {args.memory_n} images",
+                        f"{peak_mb:.0f} MB in {mem_wall:.1f} s (target < 1500 MB)"))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    if args.device == "cuda":
+        import torch
+        machine += f", {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     text = [f"### Throughput ({time.strftime('%Y-%m-%d')}, {machine}, model {model_dir.name})", "",
             "| measure | result |", "| --- | --- |", *[f"| {a} | {b} |" for a, b in rows], "",
-            "Command: `.venv/bin/python bench/throughput.py --record`", ""]
+            "Command: `.venv/bin/python bench/throughput.py " + " ".join(sys.argv[1:]) + "`", ""]
     print("\n".join(text))
     if args.record:
         with open(REPO / "bench" / "RESULTS.md", "a", encoding="utf-8") as f:

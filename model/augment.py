@@ -3,6 +3,10 @@
 Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
 crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
 (Pro fields are pinker), so hue is never shifted.
+
+The batch may live on any device (on a GPU the whole training set is kept there and augmented in
+place). Random numbers always come from the CPU generator in the same order, so a seeded CPU run
+is reproducible and a GPU run draws the very same augmentation parameters.
 """
 
 from __future__ import annotations
@@ -40,31 +44,34 @@ def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[i
 
 def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor,
                   cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """uint8 NHWC -> normalised float NCHW (channels_last) of size x size, augmented."""
+    """uint8 NHWC -> normalised float NCHW (channels_last) of size x size, augmented, on the
+    batch's device."""
     n, h, w, _ = batch_uint8_nhwc.shape
+    dev = batch_uint8_nhwc.device
     x = batch_uint8_nhwc.permute(0, 3, 1, 2).float().div_(255.0)
-    out = torch.empty((n, 3, size, size))
+    out = torch.empty((n, 3, size, size), device=dev)
     for i in range(n):
         y0, x0, ch, cw = _crop_box(h, w, cfg, g)
         crop = x[i:i + 1, :, y0:y0 + ch, x0:x0 + cw]
         out[i] = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
                                align_corners=False)[0]
     # Flips and 90-degree rotations (the dihedral group of the square).
-    flip = torch.rand(n, generator=g) < 0.5
+    flip = (torch.rand(n, generator=g) < 0.5).to(dev)
     out[flip] = out[flip].flip(-1)
     k = torch.randint(0, 4, (n,), generator=g)
     for r in range(1, 4):
         sel = k == r
         if sel.any():
+            sel = sel.to(dev)
             out[sel] = torch.rot90(out[sel], r, dims=(2, 3))
     # Mild brightness / contrast / saturation jitter, per image.
     def factor(amount: float) -> torch.Tensor:
-        return (1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * amount)
+        return (1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * amount).to(dev)
     out = out * factor(cfg.brightness)
     grey_mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - grey_mean) * factor(cfg.contrast) + grey_mean
     grey = (0.299 * out[:, 0:1] + 0.587 * out[:, 1:2] + 0.114 * out[:, 2:3])
     out = (out - grey) * factor(cfg.saturation) + grey
     out = out.clamp_(0, 1)
-    out = (out - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    out = (out - mean.to(dev).view(1, 3, 1, 1)) / std.to(dev).view(1, 3, 1, 1)
     return out.contiguous(memory_format=torch.channels_last)

@@ -1,6 +1,8 @@
 """Turn a training run into a model dir: weights.pt, model.onnx, model.json, MODEL_CARD.md, plots.
 
 ``python -m model.export RUN_DIR`` re-exports from a finished run (best.pt + run.json + split.json).
+``--data-dir`` points a run trained on another machine (a lent GPU, say) at this machine's copy of
+its data; the copy must hold the same images, so the split and the duplicate groups must match.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from . import __version__
 from .architecture import ARCH_NAME, LogitsFeaturesCam, build_model
 from .calibration import choose_low_confidence_threshold, fit_temperature
 from .classes import DISPLAY_NAMES
-from .data import read_rgb, scan_folder_dataset
+from .data import deduplicate, file_list_hash, read_rgb, scan_folder_dataset
+from .errors import DataError
 from .metrics import classification_report, expected_calibration_error, softmax
 from .model_card import render_model_card
 from .modeldir import ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, sha256_file
@@ -78,11 +81,38 @@ def _val_set(run: dict, run_dir: Path):
     return val, y
 
 
-def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None) -> Path:
+def relocate_run_data(run: dict, run_dir: Path, data_dirs: list[str]) -> None:
+    """Point ``run`` at local data dirs; check they hold what the run was trained on."""
+    classes = tuple(run["classes"])
+    samples = []
+    for d in data_dirs:
+        samples += scan_folder_dataset(Path(d), classes, allow_new_classes=True)
+    unique, dropped = deduplicate(samples)
+    data = run["data"]
+    if (len(unique), len(dropped)) != (data["n_unique"], data["duplicates_dropped"]):
+        raise DataError(f"{', '.join(data_dirs)} holds {len(unique)} unique images and "
+                        f"{len(dropped)} duplicates; the run was trained on {data['n_unique']} and "
+                        f"{data['duplicates_dropped']}.")
+    split = json.loads((run_dir / "split.json").read_text())
+    have = {s.rel for s in samples}
+    missing = [r for r in split["train"] + split["val"] if r not in have]
+    if missing:
+        raise DataError(f"{len(missing)} images of the run's split are not in {', '.join(data_dirs)} "
+                        f"(first: {missing[0]}).")
+    if data["file_list_sha256"] != file_list_hash(unique):
+        data["file_list_sha256_as_trained"] = data["file_list_sha256"]
+        data["file_list_sha256"] = file_list_hash(unique)
+    run["config"]["data_dirs"] = [str(d) for d in data_dirs]
+
+
+def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
+                    data_dirs: list[str] | None = None) -> Path:
     import torch
 
     run_dir = Path(run_dir)
     run = json.loads((run_dir / "run.json").read_text())
+    if data_dirs:
+        relocate_run_data(run, run_dir, data_dirs)
     cfg = run["config"]
     classes = run["classes"]
     pre = PreprocessConfig.from_json(run["preprocess"])
@@ -172,8 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model.export",
                                 description="Re-export a model dir from a finished training run.")
     p.add_argument("run_dir")
+    p.add_argument("--data-dir", action="append", dest="data_dirs", metavar="DIR",
+                   help="this machine's copy of the run's data folder (repeat for several)")
     args = p.parse_args(argv)
-    print(export_from_run(Path(args.run_dir)))
+    try:
+        print(export_from_run(Path(args.run_dir), data_dirs=args.data_dirs))
+    except DataError as exc:
+        print(f"python -m model.export: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -139,6 +139,10 @@ def train(cfg: TrainConfig) -> Path:
     device = pick_device(cfg.device)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+    # bf16 autocast on a GPU roughly halves step time; the CPU path stays plain fp32.
+    use_amp = device.type == "cuda"
 
     init_classes, init_meta = None, None
     if cfg.init not in ("none", ""):
@@ -181,6 +185,9 @@ def train(cfg: TrainConfig) -> Path:
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
     aug = AugmentConfig()
+    # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
+    # batch is gathered and augmented there with no host-to-device copy per step.
+    x_store_dev = torch.from_numpy(x_store).to(device)
 
     state = {"epoch": 0, "history": [], "best": None, "step": 0}
     ckpt_path = out / "checkpoint_last.pt"
@@ -202,21 +209,24 @@ def train(cfg: TrainConfig) -> Path:
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if len(idx) < 2:
                 continue
-            xb = augment_batch(torch.from_numpy(x_store[idx]), cfg.img_size, mean_t, std_t, aug, g).to(device)
+            idx_t = torch.from_numpy(idx)
+            xb = augment_batch(x_store_dev[idx_t.to(device)], cfg.img_size, mean_t, std_t, aug, g)
             yb = torch.from_numpy(y_train[idx]).to(device)
             for pg in opt.param_groups:
                 pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
-            loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # no device sync per step
             state["step"] += 1
         logits = _evaluate_logits(net, x_val, device)
         rep = classification_report(y_val, softmax(logits), list(classes))
         probs = softmax(logits)
         val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_accuracy": rep["accuracy"],
+        train_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
+        row = {"epoch": epoch, "train_loss": train_loss, "val_accuracy": rep["accuracy"],
                "val_macro_f1": rep["macro_f1"], "val_nll": val_nll, "seconds": time.time() - t0}
         state["history"].append(row)
         best = state["best"]
@@ -244,7 +254,8 @@ def train(cfg: TrainConfig) -> Path:
         "config": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
         "classes": list(classes), "preprocess": pre.to_json(), "history": state["history"],
         "best": state["best"], "device": str(device) if device.type == "cpu" else
-        f"cuda ({torch.cuda.get_device_name(0)})", "seconds": time.time() - t_start,
+        f"cuda ({torch.cuda.get_device_name(0)}), bf16 autocast, augmentation on the GPU",
+        "seconds": time.time() - t_start, "torch": torch.__version__,
         "data": {
             "dirs": [str(Path(d).resolve().name) for d in cfg.data_dirs],
             "counts": {c: {"train": sum(s.class_id == c for s in train_s),

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The one prepared command for a lent GPU machine (device tool, 15 minutes a session):
+#   1. train the bundled model on CUDA (images preloaded and augmented on the GPU, bf16 autocast);
+#   2. install it as the bundled model there and run the CUDA tests (CPU ONNX vs CUDA torch
+#      parity, training on CUDA, labapp-batch choosing CUDA by itself);
+#   3. run the throughput benchmark on CUDA;
+#   4. train the same recipe with seed 1, to measure the seed-to-seed spread.
+# Everything worth keeping is copied to $OUT (at most 8 files come back).
+#
+# Prepare here: bash bench/gpu/pack_dataset.sh; reportlab's wheel in .whl/ (see docs/gpu.md).
+# Run there, from the repository root, carrying .devdata and .whl:  bash bench/gpu/session.sh
+set -u
+OUT=${OUT:-/tmp/gpu-out}
+EPOCHS=${EPOCHS:-80}
+IMG=${IMG:-224}
+MAX_MINUTES=${MAX_MINUTES:-5.5}
+BUDGET_S=${BUDGET_S:-560}   # the whole script; a device command may run 600 s
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}   # DEVICE=cpu rehearses the script on a machine without a GPU
+mkdir -p "$OUT"
+exec > >(tee "$OUT/session.log") 2>&1
+export PYTHONUNBUFFERED=1
+T0=$(date +%s)
+stamp() { echo "=== [$(( $(date +%s) - T0 )) s] $*"; }
+
+stamp "machine"
+nvidia-smi -L || true
+if ls .whl/*.whl >/dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+$PY -c "import sys, torch, torchvision, numpy, cv2, onnxruntime; print(sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__, 'ort', onnxruntime.__version__, 'cuda', torch.cuda.is_available())"
+
+stamp "data"
+DATA=/tmp/all-taleqani
+mkdir -p "$DATA" && tar -xf .devdata/Original.tar -C "$DATA" && find "$DATA/Original" -type f | wc -l
+
+stamp "train ${IMG} px, ${EPOCHS} epochs"
+RUN=/tmp/run-gpu
+$PY -m model.train "$DATA/Original" --out "$RUN" --img-size "$IMG" --epochs "$EPOCHS" \
+    --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version 2.0.0 \
+    --note "Trained on a lent NVIDIA GPU from a lossless jpegtran copy of Original/ (pixel-identical; bench/gpu/pack_dataset.sh), re-exported on the CPU against the original files."
+echo "train exit: $?"
+for f in best.pt run.json split.json; do cp "$RUN/$f" "$OUT/" 2>/dev/null || echo "missing $f"; done
+
+if [ -f "$RUN/model/model.json" ]; then
+    stamp "CUDA tests with the new model"
+    rm -rf resources/models/* && cp -r "$RUN/model" resources/models/mobilenetv2-all-2.0.0
+    cp "$RUN/model/model.json" "$OUT/model-gpu-export.json"
+    LABAPP_DATASET_DIR=$DATA timeout 120 $PY -m pytest -q -p no:cacheprovider -rs \
+        tests/unit/test_model_lifecycle.py tests/unit/test_pipeline.py tests/integration/test_batch_cli.py \
+        2>&1 | tail -40
+    stamp "throughput on CUDA"
+    LABAPP_DATASET_DIR=$DATA timeout 90 $PY bench/throughput.py --device "$DEVICE" --memory-n 0 | tee "$OUT/throughput-cuda.md"
+fi
+LEFT=$(( BUDGET_S - $(date +%s) + T0 ))
+if [ "${SEED_CHECK:-1}" != 0 ] && [ "$LEFT" -gt 150 ]; then
+    # Seed-to-seed spread of the same recipe: a measurement for the model card, not a selection.
+    stamp "same recipe, seed 1 (spread only), ${LEFT} s left"
+    $PY -m model.train "$DATA/Original" --out /tmp/run-seed1 --img-size "$IMG" --epochs "$EPOCHS" \
+        --patience 30 --device "$DEVICE" --seed 1 --max-minutes "$(( (LEFT - 45) / 60 )).$(( ((LEFT - 45) % 60) * 10 / 60 ))" \
+        >/tmp/seed1.log 2>&1
+    tail -3 /tmp/seed1.log
+    cp /tmp/run-seed1/run.json "$OUT/run-seed1.json" 2>/dev/null || echo "seed 1 run.json missing"
+fi
+stamp "done"
