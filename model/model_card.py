@@ -101,7 +101,10 @@ def render_model_card(meta: dict) -> str:
         "smoothing 0.05; augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
         "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal).",
         *([f"- {t['note']}"] if t.get("note") else []),
-        f"- Seed {meta['seed']}; versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+        f"- Seed {meta['seed']}; "
+        + (f"trained with torch {t['torch']} on Python {t['python']}; exported with: "
+           if t.get("torch") and t["torch"] != meta["versions"].get("torch") else "versions: ")
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- Created {meta['created']}",
         "",
         "## Limits",

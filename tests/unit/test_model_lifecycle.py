@@ -195,3 +195,25 @@ def test_cuda_and_cpu_paths_make_the_same_calls(model_dir, tiny_dataset):
     gpu = gpu_engine.predict(images).probabilities
     assert (cpu.argmax(1) == gpu.argmax(1)).all()
     assert np.abs(cpu - gpu).max() <= 1e-3
+
+
+def test_a_run_trained_elsewhere_re_exports_against_a_local_copy_of_its_data(
+        tiny_trained_model, tiny_dataset, tmp_path):
+    """A run from a lent GPU machine points at that machine's data path; --data-dir re-points it,
+    and a folder that lacks the run's images is refused with a clear message."""
+    from model.export import main as export_main
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("best.pt", "run.json", "split.json"):
+        shutil.copy(tiny_trained_model.parent / name, run / name)
+    meta = json.loads((run / "run.json").read_text())
+    meta["config"]["data_dirs"] = ["/elsewhere/Original"]
+    (run / "run.json").write_text(json.dumps(meta))
+    local = tmp_path / "local"
+    shutil.copytree(tiny_dataset, local)
+    assert export_main([str(run), "--data-dir", str(local)]) == 0
+    card = json.loads((run / "model" / "model.json").read_text())
+    original = json.loads((tiny_trained_model / "model.json").read_text())
+    assert card["metrics"]["confusion_matrix"] == original["metrics"]["confusion_matrix"]
+    next(local.glob("Pre/*.jpg")).unlink()
+    assert export_main([str(run), "--data-dir", str(local)]) == 1
