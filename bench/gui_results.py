@@ -74,7 +74,7 @@ def _run_text(s: dict) -> str:
         f"| results stored in the case | {s['stored']} |",
         "",
         f"The 100 ms target: {ok}. Python {s['python']}, {s['cpus']} CPU cores"
-        f"{' (a training run was using them at the same time)' if s.get('busy') else ''}, "
+        f"{' (other processes kept them busy: load average above half the cores)' if s.get('busy') else ''}, "
         f"{dt.date.today().isoformat()}.{_model_note(s)}",
     ])
 

@@ -152,9 +152,27 @@ def main() -> int:
             "Command: `.venv/bin/python bench/throughput.py " + " ".join(sys.argv[1:]) + "`", ""]
     print("\n".join(text))
     if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a", encoding="utf-8") as f:
-            f.write("\n".join(text) + "\n")
+        record(REPO / "bench" / "RESULTS.md", "\n".join(text))
     return 0
+
+
+SECTION = "## Throughput (bench/throughput.py)"
+
+
+def record(path: Path, entry: str) -> None:
+    """Add ``entry`` at the end of RESULTS.md's throughput section (earlier entries are kept as
+    history); the other sections belong to other benchmarks and are left as they are."""
+    import re
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
+    if m is None:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\nNewest last. Targets from the pipeline issue.\n"
+        m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
+    nxt = re.search(r"^## ", text[m.end():], flags=re.M)
+    end = m.end() + nxt.start() if nxt else len(text)
+    head, tail = text[:end].rstrip("\n"), text[end:]
+    path.write_text(head + "\n\n" + entry.strip("\n") + "\n" + ("\n" + tail if tail else ""),
+                    encoding="utf-8")
 
 
 if __name__ == "__main__":
