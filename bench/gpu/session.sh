@@ -13,6 +13,7 @@ set -u
 OUT=${OUT:-/tmp/gpu-out}
 EPOCHS=${EPOCHS:-80}
 IMG=${IMG:-224}
+VERSION=${VERSION:-2.0.0}   # the new model's version (model.json, folder name)
 MAX_MINUTES=${MAX_MINUTES:-5.5}
 BUDGET_S=${BUDGET_S:-560}   # the whole script; a device command may run 600 s
 PY=${PY:-python3}
@@ -39,21 +40,26 @@ mkdir -p "$DATA" && tar -xf .devdata/Original.tar -C "$DATA" && find "$DATA/Orig
 stamp "train ${IMG} px, ${EPOCHS} epochs"
 RUN=/tmp/run-gpu
 $PY -m model.train "$DATA/Original" --out "$RUN" --img-size "$IMG" --epochs "$EPOCHS" \
-    --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version 2.0.0 \
+    --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version "$VERSION" \
     --note "Trained on a lent NVIDIA GPU from a lossless jpegtran copy of Original/ (pixel-identical; bench/gpu/pack_dataset.sh), re-exported on the CPU against the original files."
 echo "train exit: $?"
 for f in best.pt run.json split.json; do cp "$RUN/$f" "$OUT/" 2>/dev/null || echo "missing $f"; done
 
 if [ -f "$RUN/model/model.json" ]; then
     stamp "CUDA tests with the new model"
-    rm -rf resources/models/* && cp -r "$RUN/model" resources/models/mobilenetv2-all-2.0.0
+    # The new model becomes the only bundled one, in a resources folder of its own (the
+    # checkout's resources/models is never touched, so a rehearsal here is safe).
+    RES=/tmp/gpu-resources
+    rm -rf "$RES" && mkdir -p "$RES/models" && cp -r resources/fonts "$RES/" \
+        && cp -r "$RUN/model" "$RES/models/mobilenetv2-all-$VERSION"
+    export LABAPP_RESOURCES=$RES
     cp "$RUN/model/model.json" "$OUT/model-gpu-export.json"
     # Only the device tests: the whole files took over 120 s there (every engine start pays for
     # CUDA's initialisation), which a 15-minute lease cannot spare.
     LABAPP_DATASET_DIR=$DATA timeout 120 $PY -m pytest -q -p no:cacheprovider -rs \
         tests/unit/test_model_lifecycle.py -k "cuda or auto_device" 2>&1 | tail -8
-    timeout 60 $PY -m lab_app.cli resources/samples --out /tmp/samples-cuda --device cuda --quiet
-    echo "labapp-batch --device cuda on the samples: exit $?"
+    timeout 60 $PY -m lab_app.cli resources/samples --out /tmp/samples-cuda --device "$DEVICE" --quiet
+    echo "labapp-batch --device $DEVICE on the samples: exit $?"
     stamp "throughput on CUDA"
     LABAPP_DATASET_DIR=$DATA timeout 90 $PY bench/throughput.py --device "$DEVICE" --memory-n 0 | tee "$OUT/throughput-cuda.md"
 fi
