@@ -217,3 +217,18 @@ def test_a_run_trained_elsewhere_re_exports_against_a_local_copy_of_its_data(
     assert card["metrics"]["confusion_matrix"] == original["metrics"]["confusion_matrix"]
     next(local.glob("Pre/*.jpg")).unlink()
     assert export_main([str(run), "--data-dir", str(local)]) == 1
+
+
+def test_training_on_the_cpu_is_deterministic_with_a_seed(tiny_dataset, tmp_path):
+    import torch
+
+    from model.train import main as train_main
+    weights = []
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        out = tmp_path / name
+        assert train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "32",
+                           "--batch-size", "8", "--threads", "1", "--seed", seed, "--device", "cpu"]) == 0
+        weights.append(torch.load(out / "best.pt", weights_only=True))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # the seed matters
