@@ -10,6 +10,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from results_md import read_results, section_span
+
 SECTION = "## GUI responsiveness"
 SUBSECTIONS = {"startup": "### Time to first paint (bench/gui_startup.py)",
                "run": "### Event loop during a 500-image run (bench/gui_responsiveness.py)"}
@@ -80,16 +82,8 @@ def _run_text(s: dict) -> str:
 
 
 def update_section(path: Path, key: str, summary: dict) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     body = _startup_text(summary) if key == "startup" else _run_text(summary)
-    m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
-    if m is None:
-        section = f"{SECTION}\n\n{INTRO}\n"
-        text = text.rstrip("\n") + "\n\n" + section
-        m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
-    start = m.start()
-    nxt = re.search(r"^## ", text[m.end():], flags=re.M)
-    end = m.end() + nxt.start() if nxt else len(text)
+    text, start, end = section_span(read_results(path), SECTION, INTRO)
     section = text[start:end]
     parts = {}
     for k, title in SUBSECTIONS.items():

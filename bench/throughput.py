@@ -162,18 +162,12 @@ SECTION = "## Throughput (bench/throughput.py)"
 def record(path: Path, entry: str) -> None:
     """Add ``entry`` at the end of RESULTS.md's throughput section (earlier entries are kept as
     history); the other sections belong to other benchmarks and are left as they are."""
-    import re
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
-    if m is None:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\nNewest last. Targets from the pipeline issue.\n"
-        m = re.search(rf"^{re.escape(SECTION)}[ \t]*$", text, flags=re.M)
-    nxt = re.search(r"^## ", text[m.end():], flags=re.M)
-    end = m.end() + nxt.start() if nxt else len(text)
+    from results_md import read_results, section_span
+    text, _, end = section_span(read_results(path), SECTION,
+                                "Newest last. Targets from the pipeline issue.")
     head, tail = text[:end].rstrip("\n"), text[end:]
     path.write_text(head + "\n\n" + entry.strip("\n") + "\n" + ("\n" + tail if tail else ""),
                     encoding="utf-8")
-
 
 if __name__ == "__main__":
     sys.exit(main())
