@@ -9,7 +9,7 @@ from pathlib import Path
 from .core.case_models import LabInfo, Patient, Sample
 from .core.cases import CaseStore
 from .core.overlays import ReportPictures
-from .core.report import build_report
+from .core.report import build_report, card_metrics
 from .core.results import ImageResult
 from .core.settings import load_settings
 
@@ -50,7 +50,7 @@ def write_batch_report(args: argparse.Namespace, out_dir: Path, results: list[Im
             store, case.id, target, page_size=args.page_size or settings.lab.report_page_size,
             include_appendix=True, overlay_provider=pictures.segmentation,
             cam_provider=pictures.activation,
-            model_metrics={k: engine.meta.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1", "ece")},
+            model_metrics=card_metrics(engine.meta),
             confidence_threshold=engine.low_confidence_threshold)
     finally:
         store.close()

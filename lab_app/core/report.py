@@ -73,6 +73,12 @@ RUO_RED = colors.HexColor("#A61B1B")
 OVERRIDE_BG = colors.HexColor("#FFF1D6")
 
 
+def card_metrics(model_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The validation figures of a model card (``model.json``) that a report quotes."""
+    metrics = model_meta.get("metrics", {})
+    return {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece")}
+
+
 def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str], *,
                  page_size: str = "A4", include_appendix: bool = False, overwrite: bool = False,
                  image_loader: ImageProvider | None = None,
