@@ -190,11 +190,7 @@ class OverrideDialog(QDialog):
         self.reason.setCurrentIndex(0)
         self.reason.lineEdit().setPlaceholderText("Reason (required): type or pick one")
         self.reason.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Override")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = _ok_cancel_buttons(self, "Override")
         self.reason.editTextChanged.connect(self._update)
         lay = QVBoxLayout(self)
         lay.addWidget(intro)
@@ -229,11 +225,7 @@ class SignOffDialog(QDialog):
         form = QFormLayout()
         form.addRow("Technician *", self.technician)
         form.addRow("Reviewer" + (" *" if require_reviewer else ""), self.reviewer)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign off")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = _ok_cancel_buttons(self, "Sign off")
         self.technician.textChanged.connect(self._update)
         self.reviewer.textChanged.connect(self._update)
         lay = QVBoxLayout(self)
@@ -413,6 +405,16 @@ class PreferencesDialog(QDialog):
 
 
 _NONE_VALUE = -0.01  # below the range: the spin box shows its "none" text there
+
+
+def _ok_cancel_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
+    """OK (renamed to say what it does) and Cancel, wired to the dialog's accept and reject."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
 
 
 def _fraction_spin(value: float | None, none_text: str | None = None) -> QDoubleSpinBox:

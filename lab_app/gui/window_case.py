@@ -249,6 +249,17 @@ class CaseMixin:
         folder = self.gui_state.get_str("paths/export_folder", "") or self.last_folder()
         return str(Path(folder) / f"{stem}.{ext}")
 
+    def _ask_export_path(self, caption: str, ext: str, file_filter: str) -> str | None:
+        """Ask where to export (suggesting the case's name in the last export folder); the
+        extension is added when missing and the folder remembered. None when cancelled."""
+        path = self.dialogs.save_file(self, caption, self._export_name(ext), file_filter)
+        if not path:
+            return None
+        if not path.lower().endswith(f".{ext}"):
+            path += f".{ext}"
+        self.gui_state.set_str("paths/export_folder", str(Path(path).parent))
+        return path
+
     def export_pdf(self) -> None:
         if self.case is None or not self.model.images():
             self.dialogs.error(self, "Nothing to report", "Analyse images first; the report "
@@ -262,14 +273,9 @@ class CaseMixin:
             return
         if self._report_job is not None:
             return
-        path = self.dialogs.save_file(self, "Export PDF report", self._export_name("pdf"),
-                                      "PDF files (*.pdf)")
-        if not path:
-            return
-        if not path.lower().endswith(".pdf"):
-            path += ".pdf"
-        self.gui_state.set_str("paths/export_folder", str(Path(path).parent))
-        self.write_report(path)
+        path = self._ask_export_path("Export PDF report", "pdf", "PDF files (*.pdf)")
+        if path:
+            self.write_report(path)
 
     def write_report(self, path: str) -> None:
         """Build the PDF in a worker thread (pictures for hundreds of images take seconds)."""
@@ -277,16 +283,13 @@ class CaseMixin:
 
         def build():
             from lab_app.core.overlays import ReportPictures
-            from lab_app.core.report import build_report
+            from lab_app.core.report import build_report, card_metrics
             pictures = ReportPictures(engine)
-            metrics = None
-            if engine is not None:
-                metrics = {k: engine.meta.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1", "ece")}
             return build_report(store, case_id, path, page_size=settings.lab.report_page_size,
                                 overwrite=True, include_appendix=engine is not None,
                                 overlay_provider=pictures.segmentation,
                                 cam_provider=pictures.activation if engine is not None else None,
-                                model_metrics=metrics,
+                                model_metrics=card_metrics(engine.meta) if engine is not None else None,
                                 confidence_threshold=settings.lab.confidence_threshold)
 
         job = CallableWorker(build, "writing the report", expected=(LabAppError, OSError))
@@ -317,13 +320,9 @@ class CaseMixin:
     def export_csv(self) -> None:
         if self.case is None:
             return
-        path = self.dialogs.save_file(self, "Export CSV", self._export_name("csv"),
-                                      "CSV files (*.csv)")
+        path = self._ask_export_path("Export CSV", "csv", "CSV files (*.csv)")
         if not path:
             return
-        if not path.lower().endswith(".csv"):
-            path += ".csv"
-        self.gui_state.set_str("paths/export_folder", str(Path(path).parent))
         try:
             written = self.store.export_csv(self.case.id, path, overwrite=True)
         except CaseStoreError as exc:

@@ -56,6 +56,7 @@ class ScriptedDialogs:
         return self.folder
 
     def save_file(self, parent, caption, suggested, file_filter):
+        self.save_suggested = suggested
         return self.save_path
 
     def error(self, parent, title, text):

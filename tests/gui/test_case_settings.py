@@ -250,3 +250,21 @@ def test_closing_an_untouched_window_creates_no_case(make_window, gui_dirs):
     from lab_app.core.cases import CaseStore
     with CaseStore(gui_dirs[1]) as store:
         assert store.list_cases() == []
+
+
+def test_export_csv_adds_the_extension_and_remembers_the_folder(make_window, image_folder, gui,
+                                                                tmp_path):
+    win = gui.analysed_window(make_window, image_folder)
+    gui.set_field(win, "patient_id", "P 12/3")
+    out = tmp_path / "exports" / "case rows"
+    out.parent.mkdir()
+    win.dialogs.save_path = str(out)
+    win.actions_.export_csv.trigger()
+    written = out.with_name("case rows.csv")
+    assert written.is_file() and not out.exists()
+    assert "P 12/3" in written.read_text(encoding="utf-8")
+    assert not win.dialogs.errors
+    win.dialogs.save_path = None                     # cancelled: nothing written, no message
+    win.actions_.export_csv.trigger()
+    assert win.dialogs.save_suggested == str(out.parent / f"case-{win.case.id}-P_12_3.csv")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["case rows.csv"]
