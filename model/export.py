@@ -99,9 +99,10 @@ def relocate_run_data(run: dict, run_dir: Path, data_dirs: list[str]) -> None:
     if missing:
         raise DataError(f"{len(missing)} images of the run's split are not in {', '.join(data_dirs)} "
                         f"(first: {missing[0]}).")
-    if data["file_list_sha256"] != file_list_hash(unique):
+    local_hash = file_list_hash(unique)
+    if data["file_list_sha256"] != local_hash:
         data["file_list_sha256_as_trained"] = data["file_list_sha256"]
-        data["file_list_sha256"] = file_list_hash(unique)
+        data["file_list_sha256"] = local_hash
     run["config"]["data_dirs"] = [str(d) for d in data_dirs]
 
 

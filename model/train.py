@@ -209,8 +209,8 @@ def train(cfg: TrainConfig) -> Path:
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if len(idx) < 2:
                 continue
-            idx_t = torch.from_numpy(idx)
-            xb = augment_batch(x_store_dev[idx_t.to(device)], cfg.img_size, mean_t, std_t, aug, g)
+            xb = augment_batch(x_store_dev[torch.from_numpy(idx).to(device)], cfg.img_size,
+                               mean_t, std_t, aug, g)
             yb = torch.from_numpy(y_train[idx]).to(device)
             for pg in opt.param_groups:
                 pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
@@ -222,8 +222,8 @@ def train(cfg: TrainConfig) -> Path:
             losses.append(loss.detach())  # no device sync per step
             state["step"] += 1
         logits = _evaluate_logits(net, x_val, device)
-        rep = classification_report(y_val, softmax(logits), list(classes))
         probs = softmax(logits)
+        rep = classification_report(y_val, probs, list(classes))
         val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
         train_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
         row = {"epoch": epoch, "train_loss": train_loss, "val_accuracy": rep["accuracy"],
