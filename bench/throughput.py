@@ -82,6 +82,39 @@ def engine_ceiling(model_dir: Path, images: list[Path], device: str = "cpu") -> 
     return len(x) / (time.perf_counter() - t0)
 
 
+def cpu_cost_per_image(model_dir: Path, images: list[Path], limit: int = 300) -> dict[str, float]:
+    """CPU milliseconds per image of each stage, one thread, no contention: what two cores must
+    share. The model's cost is ONNX Runtime with one thread."""
+    from lab_app.core.imaging import load_rgb
+    from lab_app.core.scope import assess_scope
+    from lab_app.core.segmentation import preset, segment
+    from model.inference import InferenceEngine
+    from model.preprocessing import normalize, resize_field
+    engine = InferenceEngine(model_dir, device="cpu", threads=1)
+    params, size = preset("default"), engine.preprocess_config.input_size
+    sel = images[:limit]
+    cost = dict.fromkeys(("load", "segment", "scope", "preprocess", "model"), 0.0)
+    tensors = []
+    for p in sel:
+        t0 = time.process_time()
+        rgb = load_rgb(p).rgb
+        t1 = time.process_time()
+        seg = segment(rgb, params)
+        t2 = time.process_time()
+        assess_scope(rgb, seg)
+        t3 = time.process_time()
+        tensors.append(normalize(resize_field(rgb, size)[None], engine.preprocess_config)[0])
+        t4 = time.process_time()
+        for key, dt in zip(("load", "segment", "scope", "preprocess"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            cost[key] += dt
+    x = np.stack(tensors)
+    engine.run_preprocessed(x[:32])  # warm-up
+    t0 = time.process_time()
+    engine.run_preprocessed(x)
+    cost["model"] = time.process_time() - t0
+    return {k: 1000 * v / len(sel) for k, v in cost.items()}
+
+
 def naive_torch(model_dir: Path, images: list[Path], limit: int = 200, device: str = "cpu") -> float:
     import torch
     from PIL import Image
@@ -125,6 +158,7 @@ def main() -> int:
         timing = json.loads((tmp / "out" / "results.json").read_text())["timing"]
         ceiling = engine_ceiling(model_dir, images, args.device)
         naive = naive_torch(model_dir, images, device=args.device)
+        cost = cpu_cost_per_image(model_dir, images) if args.device == "cpu" else None
         if args.memory_n:
             mem_folder = make_folder(images, args.memory_n, tmp / "mem")
             mem_wall, peak_mb = run_batch(mem_folder, tmp / "mem-out", args.device)
@@ -140,6 +174,13 @@ def main() -> int:
         ("stage times inside the pipeline (s, summed over threads)",
          ", ".join(f"{k} {v}" for k, v in timing.items())),
     ]
+    if cost:
+        prep = sum(v for k, v in cost.items() if k != "model")
+        rows.append(("CPU per image, one thread (ms)",
+                     ", ".join(f"{k} {v:.2f}" for k, v in cost.items())
+                     + f"; preparation {prep:.2f} + model {cost['model']:.2f}: at most "
+                     f"{1000 * (os.cpu_count() or 1) / (prep + cost['model']):.0f} img/s on "
+                     f"{os.cpu_count()} cores"))
     if args.memory_n:
         rows.insert(5, (f"peak RSS, {args.memory_n} images",
                         f"{peak_mb:.0f} MB in {mem_wall:.1f} s (target < 1500 MB)"))
