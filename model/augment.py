@@ -24,6 +24,8 @@ class AugmentConfig:
     brightness: float = 0.10
     contrast: float = 0.10
     saturation: float = 0.10
+    # Probability that a field's background is swapped for another smear's (context_swap.py).
+    context_swap: float = 0.0
 
 
 def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[int, int, int, int]:
@@ -42,13 +44,33 @@ def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[i
     return 0, 0, h, w
 
 
+def _swap_context(x: torch.Tensor, alphas: torch.Tensor, plates: torch.Tensor, p: float,
+                  g: torch.Generator) -> None:
+    """In place: with probability p, keep a field's cells (alpha) and take the rest from a
+    random background plate."""
+    n = x.shape[0]
+    swap = torch.rand(n, generator=g) < p
+    donor = torch.randint(0, len(plates), (n,), generator=g)
+    sel = swap.nonzero().flatten()
+    if len(sel) == 0:
+        return
+    dev = x.device
+    a = alphas[sel.to(dev)].unsqueeze(1).float().div_(255.0)
+    plate = plates[donor[sel].to(dev)].permute(0, 3, 1, 2).float().div_(255.0)
+    x[sel.to(dev)] = a * x[sel.to(dev)] + (1 - a) * plate
+
+
 def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor,
-                  cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+                  cfg: AugmentConfig, g: torch.Generator, alphas: torch.Tensor | None = None,
+                  plates: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 NHWC -> normalised float NCHW (channels_last) of size x size, augmented, on the
-    batch's device."""
+    batch's device. ``alphas`` (the batch's cell masks, uint8 N x H x W) and ``plates`` (uint8
+    M x H x W x 3 backgrounds) enable the context swap when cfg.context_swap > 0."""
     n, h, w, _ = batch_uint8_nhwc.shape
     dev = batch_uint8_nhwc.device
     x = batch_uint8_nhwc.permute(0, 3, 1, 2).float().div_(255.0)
+    if cfg.context_swap > 0 and alphas is not None and plates is not None and len(plates):
+        _swap_context(x, alphas, plates, cfg.context_swap, g)
     out = torch.empty((n, 3, size, size), device=dev)
     for i in range(n):
         y0, x0, ch, cw = _crop_box(h, w, cfg, g)

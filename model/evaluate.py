@@ -36,7 +36,22 @@ def format_report(rep: dict) -> str:
     for c, v in rep["per_class"].items():
         lines.append(f"{c:<10}{v['precision']:>10.4f}{v['recall']:>10.4f}{v['f1']:>10.4f}{v['support']:>9}")
     lines.append("confusion matrix (rows true): " + str(rep["confusion_matrix"]))
+    cc = rep.get("context_check")
+    if cc and cc.get("n"):
+        lines.append(f"context check (background swapped for another class's, n={cc['n']}): "
+                     f"accuracy {cc['accuracy_original']:.4f} -> {cc['accuracy_swapped']:.4f}, "
+                     f"calls changed {cc['calls_changed']:.4f}")
     return "\n".join(lines)
+
+
+def context_check_folder(engine: InferenceEngine, data_dir: Path) -> dict:
+    """``context_check`` on every file of a labelled folder (the fields are held at the
+    model's input size, so memory stays small)."""
+    from .context_check import context_check
+    samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
+    images = [read_rgb(s.path) for s in samples]
+    y = np.array([engine.classes.index(s.class_id) for s in samples])
+    return context_check(engine, images, y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,10 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="model dir (default: the bundled model)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", dest="json_out", default=None, help="write the metrics as JSON here")
+    p.add_argument("--context-check", action="store_true",
+                   help="also measure how often a call changes when a field's background is "
+                        "swapped for another class's (reliance on the smear, not the cells)")
     args = p.parse_args(argv)
     try:
         engine = InferenceEngine(args.model, device=args.device)
         rep = evaluate_folder(engine, Path(args.data_dir))
+        if args.context_check:
+            rep["context_check"] = context_check_folder(engine, Path(args.data_dir))
     except ModelError as exc:
         print(f"labapp-eval: {exc}", file=sys.stderr)
         return 1

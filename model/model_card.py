@@ -99,7 +99,10 @@ def render_model_card(meta: dict) -> str:
         f"- Device: {t['device']}; {t['minutes']} min; {t['epochs_run']} epochs run, best epoch "
         f"{t['best_epoch']}; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
         "smoothing 0.05; augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
-        "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal).",
+        "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal)"
+        + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
+           "another smear's background with its cells inpainted away, model/context_swap.py)."
+           if t.get("context_swap") else "."),
         *([f"- {t['note']}"] if t.get("note") else []),
         f"- Seed {meta['seed']}; "
         + (f"trained with torch {t['torch']} on Python {t['python']}; exported with: "

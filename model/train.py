@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     init: str = "none"
     new_head: bool = False
+    context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
     resume: bool = False
     val_fraction: float = 0.2
     val_blocks: int = 10
@@ -184,10 +185,19 @@ def train(cfg: TrainConfig) -> Path:
     total_steps = steps_per_epoch * cfg.epochs
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
-    aug = AugmentConfig()
+    aug = AugmentConfig(context_swap=cfg.context_swap)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
     x_store_dev = torch.from_numpy(x_store).to(device)
+    alphas_dev = plates_dev = None
+    if cfg.context_swap > 0:
+        from .context_swap import build_context_bank
+        t_bank = time.time()
+        bank = build_context_bank(x_store)
+        alphas_dev = torch.from_numpy(bank.alphas).to(device)
+        plates_dev = torch.from_numpy(bank.plates).to(device)
+        log(f"context swap p={cfg.context_swap}: {len(bank.plates)} background plates "
+            f"({time.time() - t_bank:.0f}s)")
 
     state = {"epoch": 0, "history": [], "best": None, "step": 0}
     ckpt_path = out / "checkpoint_last.pt"
@@ -209,8 +219,10 @@ def train(cfg: TrainConfig) -> Path:
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if len(idx) < 2:
                 continue
-            xb = augment_batch(x_store_dev[torch.from_numpy(idx).to(device)], cfg.img_size,
-                               mean_t, std_t, aug, g)
+            idx_dev = torch.from_numpy(idx).to(device)
+            xb = augment_batch(x_store_dev[idx_dev], cfg.img_size, mean_t, std_t, aug, g,
+                               alphas=None if alphas_dev is None else alphas_dev[idx_dev],
+                               plates=plates_dev)
             yb = torch.from_numpy(y_train[idx]).to(device)
             for pg in opt.param_groups:
                 pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
@@ -308,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-head", action="store_true",
                    help="allow a different class set than the starting model (new classifier head)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    p.add_argument("--context-swap", type=float, default=0.0, metavar="P",
+                   help="probability of pasting a field's stained cells onto another smear's "
+                        "background, so the call cannot rest on the smear's look (0 = off)")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--val-blocks", type=int, default=10, help="contiguous blocks per class")
     p.add_argument("--gap", type=int, default=2, help="training images left out beside each validation block")

@@ -1,0 +1,91 @@
+"""Context swap: training fields whose stained cells are pasted onto another smear's background.
+
+Why. Labels are per patient, and each patient's smear has its own look (red-cell density, stain
+tint, focus). A model can score well by recognising the smear rather than the blasts: with the
+2.0.0 model, pasting a Pre-B field's blasts onto a Pro-B field's background turned the call into
+Benign or Early, and the reverse turned a misread Pre-B smear into Pre-B. Fields of an unseen
+patient then fail together. Swapping the background during training takes that shortcut away,
+so the call has to come from the stained cells.
+
+How. Each stored training field gets a soft mask of its stained cells (the same HSV box as the
+application's default segmentation preset, plus a margin) and, when its cells cover little of
+the field, a background plate: the field with its cells inpainted away. During augmentation a
+field may have everything outside its cell mask replaced by a random plate. The plate's cells
+are gone, so the label stays the pasting field's.
+
+Pure numpy + OpenCV; nothing here imports Qt or lab_app.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+REFERENCE_SIDE = 224          # the data set's field size; kernel sizes below are for it
+# Stain boxes on OpenCV's HSV scale: violet-to-purple nuclei, and the pale pink nuclei of some
+# Pro-B fields (the application's default segmentation preset, lab_app.core.segmentation).
+STAIN_BOXES = (((120, 50, 0), (165, 255, 255)), ((133, 30, 245), (175, 255, 255)))
+MARGIN_PX = 4                 # cells keep a rim of their own surroundings
+PLATE_MAX_STAIN = 0.25        # a plate only from fields whose cells cover at most this fraction
+
+
+@dataclass
+class ContextBank:
+    alphas: np.ndarray        # uint8 N x H x W, 255 = the field's own cell pixels (soft edge)
+    plates: np.ndarray        # uint8 M x H x W x 3, backgrounds with the cells inpainted away
+    plate_source: np.ndarray  # int M: the store index each plate came from
+
+
+def _odd(px: float) -> int:
+    k = max(1, int(round(px)))
+    return k if k % 2 else k + 1
+
+
+def cell_mask(rgb: np.ndarray) -> np.ndarray:
+    """uint8 0/255 mask of the stained cells of an RGB uint8 field, with a small margin."""
+    scale = math.sqrt(rgb.shape[0] * rgb.shape[1]) / REFERENCE_SIDE
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    for low, high in STAIN_BOXES:
+        mask |= cv2.inRange(hsv, np.array(low, np.uint8), np.array(high, np.uint8))
+    ellipse = cv2.MORPH_ELLIPSE
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(ellipse, (_odd(4 * scale),) * 2))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(ellipse, (_odd(3 * scale),) * 2))
+    margin = _odd(2 * MARGIN_PX * scale)
+    return cv2.dilate(mask, cv2.getStructuringElement(ellipse, (margin, margin)))
+
+
+def soft_alpha(mask: np.ndarray) -> np.ndarray:
+    """The mask with feathered edges, so a pasted cell shows no hard seam."""
+    feather = _odd(3 * math.sqrt(mask.shape[0] * mask.shape[1]) / REFERENCE_SIDE)
+    return cv2.GaussianBlur(mask, (feather, feather), 0)
+
+
+def paste(rgb: np.ndarray, alpha: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """rgb where alpha is 255, the plate elsewhere (all the same height and width)."""
+    a = alpha[..., None].astype(np.float32) / 255.0
+    return (a * rgb + (1 - a) * plate + 0.5).astype(np.uint8)
+
+
+def background_plate(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The field with its masked cells inpainted from the surrounding background."""
+    wider = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    return cv2.inpaint(rgb, wider, 5, cv2.INPAINT_TELEA)
+
+
+def build_context_bank(store: np.ndarray) -> ContextBank:
+    """Masks for every stored field (N x H x W x 3 uint8), plates from the sparse ones."""
+    n, h, w, _ = store.shape
+    alphas = np.empty((n, h, w), np.uint8)
+    plates, sources = [], []
+    for i in range(n):
+        mask = cell_mask(store[i])
+        alphas[i] = soft_alpha(mask)
+        if mask.mean() / 255.0 <= PLATE_MAX_STAIN:
+            plates.append(background_plate(store[i], mask))
+            sources.append(i)
+    plate_arr = np.stack(plates) if plates else np.empty((0, h, w, 3), np.uint8)
+    return ContextBank(alphas, plate_arr, np.asarray(sources, np.int64))
