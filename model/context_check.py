@@ -14,13 +14,13 @@ from .context_swap import PLATE_MAX_STAIN, background_plate, cell_mask, paste, s
 from .preprocessing import resize_field
 
 
-def context_check(engine, images: list[np.ndarray], y: np.ndarray, seed: int = 0,
-                  chunk: int = 128) -> dict:
+def context_check(predict_calls, input_size: int, images: list[np.ndarray], y: np.ndarray,
+                  seed: int = 0, chunk: int = 128) -> dict:
     """Swap each field's background for another class's and compare the calls.
 
-    ``images`` are RGB uint8 fields, ``y`` their class indices into engine.classes."""
-    size = engine.preprocess_config.input_size
-    fields = [resize_field(im, size) for im in images]
+    ``predict_calls(list of RGB fields) -> class indices``; ``images`` are RGB uint8 fields,
+    ``y`` their class indices. Fields are held at ``input_size`` (what the model sees)."""
+    fields = [resize_field(im, input_size) for im in images]
     masks = [cell_mask(f) for f in fields]
     plate_of = {i: background_plate(f, m) for i, (f, m) in enumerate(zip(fields, masks))
                 if m.mean() / 255.0 <= PLATE_MAX_STAIN}
@@ -36,15 +36,15 @@ def context_check(engine, images: list[np.ndarray], y: np.ndarray, seed: int = 0
         y_used.append(int(y[i]))
     if not swapped:
         return {"n": 0}
-    calls_before = np.concatenate([engine.predict(originals[k:k + chunk]).probabilities.argmax(1)
-                                   for k in range(0, len(originals), chunk)])
-    calls_after = np.concatenate([engine.predict(swapped[k:k + chunk]).probabilities.argmax(1)
-                                  for k in range(0, len(swapped), chunk)])
-    y_arr = np.asarray(y_used)
+
+    def calls(batch: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.asarray(predict_calls(batch[k:k + chunk]))
+                               for k in range(0, len(batch), chunk)])
+    before, after, y_arr = calls(originals), calls(swapped), np.asarray(y_used)
     return {
         "n": len(swapped),
-        "accuracy_original": float((calls_before == y_arr).mean()),
-        "accuracy_swapped": float((calls_after == y_arr).mean()),
-        "calls_changed": float((calls_before != calls_after).mean()),
+        "accuracy_original": float((before == y_arr).mean()),
+        "accuracy_swapped": float((after == y_arr).mean()),
+        "calls_changed": float((before != after).mean()),
         "seed": seed,
     }

@@ -51,7 +51,8 @@ def context_check_folder(engine: InferenceEngine, data_dir: Path) -> dict:
     samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
     images = [read_rgb(s.path) for s in samples]
     y = np.array([engine.classes.index(s.class_id) for s in samples])
-    return context_check(engine, images, y)
+    return context_check(lambda batch: engine.predict(batch).probabilities.argmax(1),
+                         engine.preprocess_config.input_size, images, y)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,6 +106,18 @@ def relocate_run_data(run: dict, run_dir: Path, data_dirs: list[str]) -> None:
     run["config"]["data_dirs"] = [str(d) for d in data_dirs]
 
 
+def _context_check(net, pre: PreprocessConfig, val_samples, y_val) -> dict:
+    """The validation fields with their backgrounds swapped (model/context_check.py)."""
+    import torch
+
+    from .context_check import context_check
+
+    def predict_calls(batch):
+        with torch.inference_mode():
+            return net(torch.from_numpy(preprocess(batch, pre))).argmax(1).numpy()
+    return context_check(predict_calls, pre.input_size, [read_rgb(s.path) for s in val_samples], y_val)
+
+
 def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
                     data_dirs: list[str] | None = None) -> Path:
     import torch
@@ -141,6 +153,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
         "errors_flagged": int((~correct & ~kept).sum()), "errors": int((~correct).sum()),
         "target_unflagged_accuracy": 0.995,
     }
+    metrics["context_check"] = _context_check(net, pre, val_samples, y_val)
     errors = [{"file": s.rel, "true": classes[t], "predicted": classes[int(p.argmax())],
                "confidence": float(p.max())}
               for s, t, p in zip(val_samples, y_val, probs_cal) if int(p.argmax()) != t]

@@ -86,6 +86,7 @@ def render_model_card(meta: dict) -> str:
         f"- n = {m['n']}; accuracy {_pct(m['accuracy'])}; macro-F1 {_pct(m['macro_f1'])}",
         f"- ECE (15 bins): {m['ece_before_calibration']:.4f} before, {m['ece_after_calibration']:.4f} "
         "after temperature scaling",
+        *_context_lines(m.get("context_check")),
         "",
         "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |",
         *[f"| {c} | {_pct(v['precision'])} | {_pct(v['recall'])} | {_pct(v['f1'])} | {v['support']} |"
@@ -122,3 +123,12 @@ def render_model_card(meta: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _context_lines(cc: dict | None) -> list[str]:
+    if not cc or not cc.get("n"):
+        return []
+    return [f"- Context check (labapp-eval --context-check): with each validation field's background "
+            f"swapped for another class's, {_pct(cc['calls_changed'])} of the calls change and "
+            f"accuracy is {_pct(cc['accuracy_swapped'])}. A model that reads the stained cells "
+            "keeps its calls; one that recognises the smear does not."]

@@ -96,7 +96,12 @@ def test_training_with_context_swap_is_recorded_in_the_card(tiny_dataset, tmp_pa
                        "--batch-size", "8", "--threads", "1", "--context-swap", "0.5"]) == 0
     meta = json.loads((out / "model" / "model.json").read_text())
     assert meta["training"]["context_swap"] == 0.5
-    assert "context swap with probability 0.5" in (out / "model" / "MODEL_CARD.md").read_text()
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "context swap with probability 0.5" in card
+    # Every export measures the swap on its validation fields and quotes it in the card.
+    cc = meta["metrics"]["context_check"]
+    assert cc["n"] >= 1 and 0.0 <= cc["calls_changed"] <= 1.0
+    assert "Context check (labapp-eval --context-check)" in card
 
 
 def test_eval_context_check_reports_swapped_accuracy(model_dir, tiny_dataset, tmp_path):
