@@ -18,6 +18,7 @@ MAX_MINUTES=${MAX_MINUTES:-5.5}
 BUDGET_S=${BUDGET_S:-560}   # the whole script; a device command may run 600 s
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu rehearses the script on a machine without a GPU
+CONTEXT_SWAP=${CONTEXT_SWAP:-0.5}   # labapp-train --context-swap (model/context_swap.py)
 mkdir -p "$OUT"
 exec > >(tee "$OUT/session.log") 2>&1
 export PYTHONUNBUFFERED=1
@@ -41,6 +42,7 @@ stamp "train ${IMG} px, ${EPOCHS} epochs"
 RUN=/tmp/run-gpu
 $PY -m model.train "$DATA/Original" --out "$RUN" --img-size "$IMG" --epochs "$EPOCHS" \
     --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version "$VERSION" \
+    --context-swap "$CONTEXT_SWAP" \
     --note "Trained on a lent NVIDIA GPU from a lossless jpegtran copy of Original/ (pixel-identical; bench/gpu/pack_dataset.sh), re-exported on the CPU against the original files."
 echo "train exit: $?"
 for f in best.pt run.json split.json; do cp "$RUN/$f" "$OUT/" 2>/dev/null || echo "missing $f"; done
@@ -68,7 +70,7 @@ if [ "${SEED_CHECK:-1}" != 0 ] && [ "$LEFT" -gt 150 ]; then
     # Seed-to-seed spread of the same recipe: a measurement for the model card, not a selection.
     stamp "same recipe, seed 1 (spread only), ${LEFT} s left"
     $PY -m model.train "$DATA/Original" --out /tmp/run-seed1 --img-size "$IMG" --epochs "$EPOCHS" \
-        --patience 30 --device "$DEVICE" --seed 1 --max-minutes "$(( (LEFT - 45) / 60 )).$(( ((LEFT - 45) % 60) * 10 / 60 ))" \
+        --patience 30 --device "$DEVICE" --seed 1 --context-swap "$CONTEXT_SWAP" --max-minutes "$(( (LEFT - 45) / 60 )).$(( ((LEFT - 45) % 60) * 10 / 60 ))" \
         >/tmp/seed1.log 2>&1
     tail -3 /tmp/seed1.log
     cp /tmp/run-seed1/run.json "$OUT/run-seed1.json" 2>/dev/null || echo "seed 1 run.json missing"
