@@ -99,7 +99,10 @@ def render_model_card(meta: dict) -> str:
         f"- Command: `{t['command']}`",
         f"- Device: {t['device']}; {t['minutes']} min; {t['epochs_run']} epochs run, best epoch "
         f"{t['best_epoch']}; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
-        "smoothing 0.05; augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
+        "smoothing 0.05; "
+        + (f"the weights kept are an exponential moving average (decay {t['ema']:g} per step); "
+           if t.get("ema") else "")
+        + "augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
         "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal)"
         + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
            "another smear's background with its cells inpainted away, model/context_swap.py)."

@@ -46,6 +46,7 @@ class TrainConfig:
     init: str = "none"
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
+    ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     resume: bool = False
     val_fraction: float = 0.2
     val_blocks: int = 10
@@ -180,6 +181,13 @@ def train(cfg: TrainConfig) -> Path:
         skipped = load_init_weights(net, Path(cfg.init), new_head=cfg.new_head)
         log(f"started from {cfg.init}" + (f" (new head; skipped {len(skipped)} tensors)" if skipped else ""))
     net = net.to(device).to(memory_format=torch.channels_last)
+    # An exponential moving average of the weights (BatchNorm statistics included): validation
+    # then scores a smoothed model rather than whichever step an epoch happened to end on.
+    ema = None
+    if cfg.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    kept_net = ema.module if ema is not None else net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_s) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -207,6 +215,8 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(ck["optimizer"])
         g.set_state(ck["generator"])
         state = ck["state"]
+        if ema is not None and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
         log(f"resumed after epoch {state['epoch']}")
 
     bad_epochs = 0 if state["best"] is None else state["epoch"] - state["best"]["epoch"]
@@ -231,9 +241,11 @@ def train(cfg: TrainConfig) -> Path:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update_parameters(net)
             losses.append(loss.detach())  # no device sync per step
             state["step"] += 1
-        logits = _evaluate_logits(net, x_val, device)
+        logits = _evaluate_logits(kept_net, x_val, device)
         probs = softmax(logits)
         rep = classification_report(y_val, probs, list(classes))
         val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
@@ -244,14 +256,17 @@ def train(cfg: TrainConfig) -> Path:
         best = state["best"]
         if best is None or (rep["macro_f1"], -val_nll) > (best["val_macro_f1"], -best["val_nll"]):
             state["best"] = dict(row)
-            buf = _state_bytes({k: v.detach().cpu() for k, v in net.state_dict().items()})
+            buf = _state_bytes({k: v.detach().cpu() for k, v in kept_net.state_dict().items()})
             atomic_write_bytes(out / "best.pt", buf)
             bad_epochs = 0
         else:
             bad_epochs += 1
         state["epoch"] = epoch
-        atomic_write_bytes(ckpt_path, _state_bytes({"model": net.state_dict(), "optimizer": opt.state_dict(),
-                                                    "generator": g.get_state(), "state": state}))
+        ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
+                "state": state}
+        if ema is not None:
+            ckpt["ema"] = ema.state_dict()
+        atomic_write_bytes(ckpt_path, _state_bytes(ckpt))
         log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  val acc {rep['accuracy']:.4f}  "
             f"macro-F1 {rep['macro_f1']:.4f}  nll {val_nll:.4f}  ({row['seconds']:.0f}s)"
             + ("  *" if bad_epochs == 0 else ""))
@@ -320,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-head", action="store_true",
                    help="allow a different class set than the starting model (new classifier head)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and keep an exponential moving average of the weights with this "
+                        "per-step decay (e.g. 0.995; 0 = off, the raw weights)")
     p.add_argument("--context-swap", type=float, default=0.0, metavar="P",
                    help="probability of pasting a field's stained cells onto another smear's "
                         "background, so the call cannot rest on the smear's look (0 = off)")

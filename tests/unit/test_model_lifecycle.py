@@ -232,3 +232,23 @@ def test_training_on_the_cpu_is_deterministic_with_a_seed(tiny_dataset, tmp_path
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])  # the seed matters
+
+
+def test_weight_averaging_is_kept_recorded_and_resumable(tiny_dataset, tmp_path):
+    import torch
+
+    from model.train import main as train_main
+    out = tmp_path / "ema"
+    args = [str(tiny_dataset), "--out", str(out), "--img-size", "32", "--batch-size", "8",
+            "--threads", "1", "--device", "cpu", "--ema", "0.9"]
+    assert train_main(args + ["--epochs", "1"]) == 0
+    ck = torch.load(out / "checkpoint_last.pt", weights_only=False)
+    kept = torch.load(out / "best.pt", weights_only=True)
+    # best.pt holds the average, not the raw weights the optimiser was stepping.
+    assert all(torch.equal(kept[k], ck["ema"]["module." + k]) for k in kept)
+    assert not all(torch.equal(kept[k], ck["model"][k]) for k in kept if kept[k].is_floating_point())
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["training"]["ema"] == 0.9
+    assert "exponential moving average (decay 0.9" in (out / "model" / "MODEL_CARD.md").read_text()
+    assert train_main(args + ["--epochs", "2", "--resume"]) == 0
+    assert len(json.loads((out / "run.json").read_text())["history"]) == 2
