@@ -194,6 +194,8 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
     atomic_write_json(out / "model.json", meta)
     confusion_png(metrics["confusion_matrix"], classes, out / "confusion_matrix.png",
                   f"{meta['name']} {meta['version']}: validation confusion matrix (n={metrics['n']})")
+    # The split travels with the model dir: fine-tuning from it checks its validation blocks.
+    atomic_write_bytes(out / "split.json", (run_dir / "split.json").read_bytes())
     training_curve_png(run["history"], out / "training_curve.png", f"{meta['name']} training")
     atomic_write_bytes(out / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
     return out

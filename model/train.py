@@ -8,6 +8,7 @@ temperature fitted on the validation split, then export (``model.export``).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import platform
 import shlex
@@ -43,6 +44,7 @@ class TrainConfig:
     patience: int = 15
     device: str = "auto"
     seed: int = 0
+    split_seed: int = 0          # picks the validation blocks; apart from seed, so seeds share a split
     init: str = "none"
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
@@ -94,6 +96,22 @@ def _collect(cfg: TrainConfig, init_classes: tuple[str, ...] | None):
     if len(classes) < 2:
         raise DataError("Training needs images of at least two classes.")
     return samples, dropped, classes
+
+
+def _refuse_validation_seen_by_init(init: str, val_s: list[Sample]) -> None:
+    """A starting model must not have trained on this run's validation images: its figures
+    would be inflated without any warning."""
+    split_file = Path(init) / "split.json" if init not in ("none", "") else None
+    if split_file is None or not split_file.is_file():
+        return
+    init_split = json.loads(split_file.read_text())
+    seen = set(init_split.get("train", []))
+    overlap = [s.rel for s in val_s if s.rel in seen]
+    if overlap:
+        raise DataError(
+            f"{len(overlap)} of this run's validation images (first: {overlap[0]}) were training "
+            f"images of the starting model {init}, so the validation figures would be inflated. "
+            f"Use the starting model's split: --split-seed {init_split.get('seed', 0)}.")
 
 
 def _evaluate_logits(net, x_val: np.ndarray, device, batch: int = 128) -> np.ndarray:
@@ -156,9 +174,10 @@ def train(cfg: TrainConfig) -> Path:
         cfg.img_size = int(init_meta["input_size"]) if init_meta else DEFAULT_IMG_SIZE
 
     samples, dropped, classes = _collect(cfg, init_classes)
-    train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks, cfg.seed, cfg.gap)
+    train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks, cfg.split_seed, cfg.gap)
     if not train_s or not val_s:
         raise DataError("Too few images for a training/validation split (need a few per class).")
+    _refuse_validation_seen_by_init(cfg.init, val_s)
     atomic_write_json(out / "split.json", split)
     cls_index = {c: i for i, c in enumerate(classes)}
     log(f"{len(samples)} unique images ({len(dropped)} duplicates dropped); "
@@ -329,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed (initial weights, batches, augmentation)")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="seed that picks the validation blocks (default 0, the bundled model's split)")
     p.add_argument("--init", default="none",
                    help="'none' (from scratch) or a local checkpoint / model dir to start from")
     p.add_argument("--new-head", action="store_true",

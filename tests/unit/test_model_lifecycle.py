@@ -252,3 +252,16 @@ def test_weight_averaging_is_kept_recorded_and_resumable(tiny_dataset, tmp_path)
     assert "exponential moving average (decay 0.9" in (out / "model" / "MODEL_CARD.md").read_text()
     assert train_main(args + ["--epochs", "2", "--resume"]) == 0
     assert len(json.loads((out / "run.json").read_text())["history"]) == 2
+
+
+def test_fine_tuning_refuses_a_split_whose_validation_the_start_model_trained_on(
+        tiny_trained_model, tiny_dataset, tmp_path):
+    from model.train import TrainConfig, train
+    cfg = TrainConfig(data_dirs=[str(tiny_dataset)], out=str(tmp_path / "leaky"), epochs=1,
+                      batch_size=8, init=str(tiny_trained_model), split_seed=3, seed=1)
+    with pytest.raises(DataError, match="--split-seed 0"):
+        train(cfg)
+    # Another training seed on the starting model's split is fine.
+    cfg = TrainConfig(data_dirs=[str(tiny_dataset)], out=str(tmp_path / "ok"), epochs=1,
+                      batch_size=8, init=str(tiny_trained_model), seed=1)
+    assert (train(cfg) / "model.json").is_file()
