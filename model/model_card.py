@@ -119,6 +119,7 @@ def render_model_card(meta: dict) -> str:
         "magnifications or cameras can shift the colours and break the model silently. Validate on "
         "your own labelled images (labapp-eval) and retrain (labapp-train --init) before relying on it.",
         "- Labels are per image (per patient, confirmed by flow cytometry), not per cell.",
+        *_context_limit(m.get("context_check")),
         "- Validation blocks come from the same patients' smears as training in part; the independent "
         "held-out test block of the data set was never seen here, and figures on it may be lower.",
         "- Images that do not look like a stained smear field are flagged out of scope by the "
@@ -135,3 +136,12 @@ def _context_lines(cc: dict | None) -> list[str]:
             f"swapped for another class's, {_pct(cc['calls_changed'])} of the calls change and "
             f"accuracy is {_pct(cc['accuracy_swapped'])}. A model that reads the stained cells "
             "keeps its calls; one that recognises the smear does not."]
+
+
+def _context_limit(cc: dict | None) -> list[str]:
+    if not cc or not cc.get("n") or cc["calls_changed"] < 0.2:
+        return []
+    return ["- The calls rest largely on the look of the whole smear (background, red-cell density, "
+            "tint), not on the stained cells alone (see the context check above). A new patient "
+            "whose smear looks like another class's can have every field misread, confidently: "
+            "calls that agree across a case are not proof that they are right."]
