@@ -332,6 +332,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _fraction(low_open: bool):
+    def number(text: str) -> float:
+        value = float(text)
+        if not (0.0 <= value < 1.0 if low_open else 0.0 <= value <= 1.0):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: give a number from 0 to "
+                + ("just below 1, e.g. 0.995" if low_open else "1"))
+        return value
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="labapp-train", description=(
         "Train (or retrain) the ALL-subtype classifier on folders with one sub-folder per class, "
@@ -356,10 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-head", action="store_true",
                    help="allow a different class set than the starting model (new classifier head)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_last.pt")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+    p.add_argument("--ema", type=_fraction(low_open=True), default=0.0, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights with this "
                         "per-step decay (e.g. 0.995; 0 = off, the raw weights)")
-    p.add_argument("--context-swap", type=float, default=0.0, metavar="P",
+    p.add_argument("--context-swap", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability of pasting a field's stained cells onto another smear's "
                         "background, so the call cannot rest on the smear's look (0 = off)")
     p.add_argument("--val-fraction", type=float, default=0.2)

@@ -265,3 +265,12 @@ def test_fine_tuning_refuses_a_split_whose_validation_the_start_model_trained_on
     cfg = TrainConfig(data_dirs=[str(tiny_dataset)], out=str(tmp_path / "ok"), epochs=1,
                       batch_size=8, init=str(tiny_trained_model), seed=1)
     assert (train(cfg) / "model.json").is_file()
+
+
+@pytest.mark.parametrize("option, value", [("--ema", "1"), ("--ema", "-0.1"), ("--context-swap", "1.5")])
+def test_out_of_range_training_options_are_usage_errors(option, value, tmp_path, capsys):
+    from model.train import main as train_main
+    with pytest.raises(SystemExit) as exit_info:
+        train_main([str(tmp_path), "--out", str(tmp_path / "run"), option, value])
+    assert exit_info.value.code == 2
+    assert "out of range" in capsys.readouterr().err
