@@ -54,10 +54,10 @@ def _swap_context(x: torch.Tensor, alphas: torch.Tensor, plates: torch.Tensor, p
     sel = swap.nonzero().flatten()
     if len(sel) == 0:
         return
-    dev = x.device
-    a = alphas[sel.to(dev)].unsqueeze(1).float().div_(255.0)
-    plate = plates[donor[sel].to(dev)].permute(0, 3, 1, 2).float().div_(255.0)
-    x[sel.to(dev)] = a * x[sel.to(dev)] + (1 - a) * plate
+    sel_dev = sel.to(x.device)
+    a = alphas[sel_dev].unsqueeze(1).float().div_(255.0)
+    plate = plates[donor[sel].to(x.device)].permute(0, 3, 1, 2).float().div_(255.0)
+    x[sel_dev] = a * x[sel_dev] + (1 - a) * plate
 
 
 def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .context_swap import PLATE_MAX_STAIN, background_plate, cell_mask, paste, soft_alpha
+from .context_swap import build_context_bank, paste
 from .preprocessing import resize_field
 
 
@@ -20,18 +20,17 @@ def context_check(predict_calls, input_size: int, images: list[np.ndarray], y: n
 
     ``predict_calls(list of RGB fields) -> class indices``; ``images`` are RGB uint8 fields,
     ``y`` their class indices. Fields are held at ``input_size`` (what the model sees)."""
-    fields = [resize_field(im, input_size) for im in images]
-    masks = [cell_mask(f) for f in fields]
-    plate_of = {i: background_plate(f, m) for i, (f, m) in enumerate(zip(fields, masks))
-                if m.mean() / 255.0 <= PLATE_MAX_STAIN}
+    fields = np.stack([resize_field(im, input_size) for im in images])
+    bank = build_context_bank(fields)    # the very masks and plates training uses
+    plate_of = dict(zip(bank.plate_source.tolist(), bank.plates))
     rng = np.random.default_rng(seed)
     swapped, y_used, originals = [], [], []
-    for i, (field, mask) in enumerate(zip(fields, masks)):
+    for i, field in enumerate(fields):
         donors = [j for j in plate_of if y[j] != y[i]]
         if not donors:
             continue
         plate = plate_of[donors[int(rng.integers(len(donors)))]]
-        swapped.append(paste(field, soft_alpha(mask), plate))
+        swapped.append(paste(field, bank.alphas[i], plate))
         originals.append(field)
         y_used.append(int(y[i]))
     if not swapped:

@@ -27,7 +27,7 @@ from .metrics import classification_report, expected_calibration_error, softmax
 from .model_card import render_model_card
 from .modeldir import ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, sha256_file
 from .plots import confusion_png, training_curve_png
-from .preprocessing import PreprocessConfig, preprocess
+from .preprocessing import PreprocessConfig, preprocess, resize_field
 
 ONNX_OPSET = 17
 
@@ -106,7 +106,7 @@ def relocate_run_data(run: dict, run_dir: Path, data_dirs: list[str]) -> None:
     run["config"]["data_dirs"] = [str(d) for d in data_dirs]
 
 
-def _context_check(net, pre: PreprocessConfig, val_samples, y_val) -> dict:
+def _context_check(net, pre: PreprocessConfig, val_fields, y_val) -> dict:
     """The validation fields with their backgrounds swapped (model/context_check.py)."""
     import torch
 
@@ -115,11 +115,13 @@ def _context_check(net, pre: PreprocessConfig, val_samples, y_val) -> dict:
     def predict_calls(batch):
         with torch.inference_mode():
             return net(torch.from_numpy(preprocess(batch, pre))).argmax(1).numpy()
-    return context_check(predict_calls, pre.input_size, [read_rgb(s.path) for s in val_samples], y_val)
+    return context_check(predict_calls, pre.input_size, val_fields, y_val)
 
 
-def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
+def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None,
                     data_dirs: list[str] | None = None) -> Path:
+    """``val_fields``: the validation images already resized to the input size (training has
+    them); read from the split when not given."""
     import torch
 
     run_dir = Path(run_dir)
@@ -131,7 +133,8 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
     pre = PreprocessConfig.from_json(run["preprocess"])
     if val_samples is None:
         val_samples, y_val = _val_set(run, run_dir)
-        x_val = preprocess([read_rgb(s.path) for s in val_samples], pre)
+        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_samples]
+    x_val = preprocess(val_fields, pre)
 
     net = build_model(len(classes))
     net.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
@@ -153,7 +156,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, x_val=None,
         "errors_flagged": int((~correct & ~kept).sum()), "errors": int((~correct).sum()),
         "target_unflagged_accuracy": 0.995,
     }
-    metrics["context_check"] = _context_check(net, pre, val_samples, y_val)
+    metrics["context_check"] = _context_check(net, pre, val_fields, y_val)
     errors = [{"file": s.rel, "true": classes[t], "predicted": classes[int(p.argmax())],
                "confidence": float(p.max())}
               for s, t, p in zip(val_samples, y_val, probs_cal) if int(p.argmax()) != t]

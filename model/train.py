@@ -192,7 +192,10 @@ def train(cfg: TrainConfig) -> Path:
     if init_meta is not None:
         # Fine-tuning keeps the normalisation the starting weights were trained with.
         pre = PreprocessConfig(cfg.img_size, tuple(init_meta["mean"]), tuple(init_meta["std"]))
-    x_val = preprocess([read_rgb(s.path) for s in val_s], pre)
+    # Held at the input size (what the model sees), so camera-size images stay small in memory;
+    # export reuses them for calibration and the context check.
+    val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_s]
+    x_val = preprocess(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
     net = build_model(len(classes))
@@ -314,7 +317,7 @@ def train(cfg: TrainConfig) -> Path:
     }
     atomic_write_json(out / "run.json", run)
     from .export import export_from_run
-    model_dir = export_from_run(out, val_s, y_val, x_val)
+    model_dir = export_from_run(out, val_s, y_val, val_fields)
     log(f"model dir written: {model_dir}")
     return model_dir
 
