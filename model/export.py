@@ -25,7 +25,8 @@ from .data import deduplicate, file_list_hash, read_rgb, scan_folder_dataset
 from .errors import DataError
 from .metrics import classification_report, expected_calibration_error, softmax
 from .model_card import render_model_card
-from .modeldir import ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, sha256_file
+from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, read_model_json,
+                       sha256_file)
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, preprocess, resize_field
 
@@ -64,10 +65,10 @@ def export_onnx(net, input_size: int, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _val_set(run: dict, run_dir: Path):
+def _val_set(run: dict, run_dir: Path, part: str = "val", limit: int | None = None):
     split = json.loads((run_dir / "split.json").read_text())
     classes = run["classes"]
-    wanted = set(split["val"])
+    wanted = set(split[part][:limit])
     samples = []
     for d in run["config"]["data_dirs"]:
         samples += [s for s in scan_folder_dataset(Path(d), tuple(classes), allow_new_classes=True)
@@ -118,27 +119,10 @@ def _context_check(net, pre: PreprocessConfig, val_fields, y_val) -> dict:
     return context_check(predict_calls, pre.input_size, val_fields, y_val)
 
 
-def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None,
-                    data_dirs: list[str] | None = None) -> Path:
-    """``val_fields``: the validation images already resized to the input size (training has
-    them); read from the split when not given."""
+def _validation_figures(net, pre: PreprocessConfig, val_samples, y_val, val_fields, classes):
+    """Temperature, flag threshold, metrics and misclassified files on the validation split."""
     import torch
-
-    run_dir = Path(run_dir)
-    run = json.loads((run_dir / "run.json").read_text())
-    if data_dirs:
-        relocate_run_data(run, run_dir, data_dirs)
-    cfg = run["config"]
-    classes = run["classes"]
-    pre = PreprocessConfig.from_json(run["preprocess"])
-    if val_samples is None:
-        val_samples, y_val = _val_set(run, run_dir)
-        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_samples]
     x_val = preprocess(val_fields, pre)
-
-    net = build_model(len(classes))
-    net.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
-    net.eval()
     with torch.inference_mode():
         logits = np.concatenate([net(torch.from_numpy(x_val[i:i + 128])).numpy()
                                  for i in range(0, len(x_val), 128)])
@@ -161,6 +145,52 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
                "confidence": float(p.max())}
               for s, t, p in zip(val_samples, y_val, probs_cal) if int(p.argmax()) != t]
 
+    return temperature, threshold, metrics, errors
+
+
+def _recipe_figures(recipe_dir: Path):
+    """A refit's calibration and figures: those of the validated run whose recipe it repeated."""
+    recipe = read_model_json(recipe_dir)
+    metrics = dict(recipe["metrics"])
+    metrics["measured_on"] = (f"the recipe run {recipe['name']} {recipe['version']}: the same "
+                              "training without the validation blocks; these weights saw every "
+                              "image, so they have no held-out figures of their own")
+    metrics["recipe"] = {"name": recipe["name"], "version": recipe["version"],
+                         "command": recipe["training"].get("command", ""),
+                         "split": recipe["training"]["split"],
+                         "counts": recipe["training"]["data"]["counts"]}
+    return recipe["temperature"], recipe["low_confidence_threshold"], metrics
+
+
+def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None,
+                    data_dirs: list[str] | None = None) -> Path:
+    """``val_fields``: the validation images already resized to the input size (training has
+    them); read from the split when not given."""
+    import torch
+
+    run_dir = Path(run_dir)
+    run = json.loads((run_dir / "run.json").read_text())
+    if data_dirs:
+        relocate_run_data(run, run_dir, data_dirs)
+    cfg = run["config"]
+    classes = run["classes"]
+    pre = PreprocessConfig.from_json(run["preprocess"])
+    refit = cfg.get("refit") or ""
+    if val_samples is None:
+        # A refit has no validation images; a few training fields serve the parity check.
+        val_samples, y_val = _val_set(run, run_dir, *(("train", 16) if refit else ("val", None)))
+        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_samples]
+    x_val = preprocess(val_fields, pre)
+
+    net = build_model(len(classes))
+    net.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
+    net.eval()
+    if refit:
+        temperature, threshold, metrics = _recipe_figures(Path(refit))
+        errors = metrics.pop("misclassified", [])
+    else:
+        temperature, threshold, metrics, errors = _validation_figures(net, pre, val_samples, y_val,
+                                                                      val_fields, classes)
     out = run_dir / "model"
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -187,6 +217,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"), "init": cfg.get("init"),
             "context_swap": cfg.get("context_swap") or 0.0,
             "ema": cfg.get("ema") or 0.0,
+            "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),
             "python": run.get("python"), "torch": run.get("torch"),

@@ -29,9 +29,40 @@ def _threshold_line(meta: dict) -> str:
             f"{_pct(lc['unflagged_accuracy'])} correct.")
 
 
+def _split_lines(split: dict) -> list[str]:
+    return [
+        "Consecutive file numbers come from the same smear, so a random image split leaks near-copies "
+        "into validation (a from-scratch MobileNetV2 scores 100% on a random split). Validation "
+        f"therefore takes {split['val_fraction']:.0%} of each class as whole contiguous blocks of "
+        f"file numbers ({split['n_blocks']} blocks per class, seed {split['seed']}); "
+        f"{split['gap']} training images on each side of a validation block are left out, and "
+        "byte-identical files always stay on one side. The split is in split.json of the training run.",
+        "",
+        "Validation blocks (file numbers): " + "; ".join(
+            f"{c} {', '.join(f'{a}-{b}' for a, b in v['val_numbers'])}"
+            for c, v in split["classes"].items()),
+    ]
+
+
+def _refit_lines(recipe: dict) -> list[str]:
+    return [
+        f"This model is a **refit**: it repeats the recipe of {recipe['name']} {recipe['version']} "
+        "(same starting weights, schedule, epochs and augmentation) on every image, with no "
+        "validation split, because more patients in training is what carries over to new smears. "
+        "The figures, the temperature and the flag threshold below are the recipe run's, measured "
+        "on its validation blocks while those were held out; these weights saw every image, so "
+        "they have no held-out figures of their own.",
+        "",
+        f"Recipe run: `{recipe['command']}`",
+        "",
+        *_split_lines(recipe["split"]),
+    ]
+
+
 def render_model_card(meta: dict) -> str:
     m = meta["metrics"]
     t = meta["training"]
+    recipe = m.get("recipe") if t.get("refit") else None
     classes = meta["classes"]
     names = meta["display_names"]
     lines = [
@@ -55,7 +86,8 @@ def render_model_card(meta: dict) -> str:
         f"- Input: RGB field resized to {meta['input_size']}x{meta['input_size']} "
         f"(cv2.INTER_AREA), mean {[round(v, 4) for v in meta['mean']]}, std "
         f"{[round(v, 4) for v in meta['std']]}.",
-        f"- Calibration: temperature scaling, T = {meta['temperature']:.3f} (fitted on the validation split).",
+        f"- Calibration: temperature scaling, T = {meta['temperature']:.3f} (fitted on the validation "
+        f"split{' of the recipe run' if recipe else ''}).",
         _threshold_line(meta),
         f"- Files: weights.pt sha256 `{meta['sha256']}`; model.onnx sha256 `{meta.get('onnx_sha256', '')}` "
         "(outputs: logits, last feature map, class activation maps).",
@@ -71,18 +103,10 @@ def render_model_card(meta: dict) -> str:
         f"Credit: {CREDIT}",
         "",
         "## Split protocol and why",
-        "Consecutive file numbers come from the same smear, so a random image split leaks near-copies "
-        "into validation (a from-scratch MobileNetV2 scores 100% on a random split). Validation "
-        f"therefore takes {t['split']['val_fraction']:.0%} of each class as whole contiguous blocks of "
-        f"file numbers ({t['split']['n_blocks']} blocks per class, seed {t['split']['seed']}); "
-        f"{t['split']['gap']} training images on each side of a validation block are left out, and "
-        "byte-identical files always stay on one side. The split is in split.json of the training run.",
+        *(_refit_lines(recipe) if recipe else _split_lines(t["split"])),
         "",
-        "Validation blocks (file numbers): " + "; ".join(
-            f"{c} {', '.join(f'{a}-{b}' for a, b in v['val_numbers'])}"
-            for c, v in t["split"]["classes"].items()),
-        "",
-        "## Metrics (validation split)",
+        "## Metrics (validation split" + (f" of the recipe run {recipe['name']} {recipe['version']})"
+                                          if recipe else ")"),
         f"- n = {m['n']}; accuracy {_pct(m['accuracy'])}; macro-F1 {_pct(m['macro_f1'])}",
         f"- ECE (15 bins): {m['ece_before_calibration']:.4f} before, {m['ece_after_calibration']:.4f} "
         "after temperature scaling",
@@ -97,8 +121,9 @@ def render_model_card(meta: dict) -> str:
         "",
         "## How it was trained",
         f"- Command: `{t['command']}`",
-        f"- Device: {t['device']}; {t['minutes']} min; {t['epochs_run']} epochs run, best epoch "
-        f"{t['best_epoch']}; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
+        f"- Device: {t['device']}; {t['minutes']} min; {t['epochs_run']} epochs run, "
+        + ("the last kept (fixed schedule)" if t.get("keep") == "last" else f"best epoch {t['best_epoch']}")
+        + f"; batch {t['batch_size']}, AdamW lr {t['lr']}, cosine schedule, label "
         "smoothing 0.05; "
         + (f"the weights kept are an exponential moving average (decay {t['ema']:g} per step); "
            if t.get("ema") else "")

@@ -56,9 +56,10 @@ def training_curve_png(history: list[dict], path: Path, title: str) -> None:
     def xy(i, v):
         return (pad + (w - 2 * pad) * (i / max(1, n - 1)), h - pad - (h - 2 * pad) * v)
 
-    series = [("train loss (scaled)", "grey", [r["train_loss"] / max_loss for r in history]),
-              ("val accuracy", "blue", [r["val_accuracy"] for r in history]),
-              ("val macro-F1", "red", [r["val_macro_f1"] for r in history])]
+    series = [("train loss (scaled)", "grey", [r["train_loss"] / max_loss for r in history])]
+    if "val_accuracy" in history[0]:  # a refit has no validation curve
+        series += [("val accuracy", "blue", [r["val_accuracy"] for r in history]),
+                   ("val macro-F1", "red", [r["val_macro_f1"] for r in history])]
     for k, (name, colour, vals) in enumerate(series):
         d.line([xy(i, v) for i, v in enumerate(vals)], fill=colour, width=2)
         d.text((pad + 10 + 170 * k, h - pad + 25), name, fill=colour, font=f)

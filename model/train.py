@@ -49,6 +49,9 @@ class TrainConfig:
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
+    keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
+    refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
+    split: str = ""              # a split.json to reproduce instead of drawing blocks
     resume: bool = False
     val_fraction: float = 0.2
     val_blocks: int = 10
@@ -98,20 +101,80 @@ def _collect(cfg: TrainConfig, init_classes: tuple[str, ...] | None):
     return samples, dropped, classes
 
 
-def _refuse_validation_seen_by_init(init: str, val_s: list[Sample]) -> None:
+def _split_from_file(path: Path, samples: list[Sample]):
+    """Reproduce a written split: its train and val lists; images in neither are left out."""
+    try:
+        split = json.loads(path.read_text())
+        train_rel, val_rel = set(split["train"]), set(split["val"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a readable split.json with train and val lists ({exc}).") from exc
+    have = {s.rel for s in samples}
+    missing = sorted((train_rel | val_rel) - have)
+    if missing:
+        raise DataError(f"{len(missing)} images of {path} are not in the data folders "
+                        f"(first: {missing[0]}).")
+    split = dict(split, reproduced_from=str(path))
+    return ([s for s in samples if s.rel in train_rel], [s for s in samples if s.rel in val_rel], split)
+
+
+def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: list[Sample]):
     """A starting model must not have trained on this run's validation images: its figures
-    would be inflated without any warning."""
+    would be inflated without any warning. A refit starting model trained on every image of its
+    data, so no split avoids them: those images move to training and the rest validate.
+    Returns (train, val)."""
     split_file = Path(init) / "split.json" if init not in ("none", "") else None
     if split_file is None or not split_file.is_file():
-        return
+        return train_s, val_s
     init_split = json.loads(split_file.read_text())
     seen = set(init_split.get("train", []))
     overlap = [s.rel for s in val_s if s.rel in seen]
+    if overlap and init_split.get("refit"):
+        kept = [s for s in val_s if s.rel not in seen]
+        if not kept:
+            raise DataError(f"The starting model {init} was trained on every image of this data, so "
+                            "none of it can validate the new model. Add labelled images it has not "
+                            "seen (for example the lab's own).")
+        log(f"{len(overlap)} validation images were training images of the refit starting model; "
+            f"they train instead, {len(kept)} new images validate")
+        return train_s + [s for s in val_s if s.rel in seen], kept
     if overlap:
         raise DataError(
             f"{len(overlap)} of this run's validation images (first: {overlap[0]}) were training "
             f"images of the starting model {init}, so the validation figures would be inflated. "
             f"Use the starting model's split: --split-seed {init_split.get('seed', 0)}.")
+    return train_s, val_s
+
+
+# What a refit must repeat of its validated recipe (model.json "training" keys -> config fields).
+_RECIPE_KEYS = {"img_size": "img_size", "batch_size": "batch_size", "lr": "lr",
+                "context_swap": "context_swap", "ema": "ema", "epochs_run": "epochs"}
+
+
+def _refit_recipe(cfg: TrainConfig) -> dict:
+    """The model.json of the validated run a refit repeats, after checking the recipe matches.
+
+    A refit trains on every image, so nothing is left to validate, calibrate or pick an epoch
+    with: it repeats a recipe whose fixed-epoch result was measured on a block split, and carries
+    that run's figures, temperature and flag threshold, labelled as the recipe's."""
+    recipe = read_model_json(Path(cfg.refit))
+    t = recipe.get("training", {})
+    if t.get("keep", "best") != "last":
+        raise DataError(f"{cfg.refit} kept its best validation epoch, so its figures are not those "
+                        "of a fixed number of epochs. Train the recipe with --keep last first.")
+    if t.get("refit"):
+        raise DataError(f"{cfg.refit} is itself a refit; give the validated run it repeated.")
+    mine = {"img_size": cfg.img_size, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "context_swap": cfg.context_swap, "ema": cfg.ema, "epochs": cfg.epochs}
+    for key, field_name in _RECIPE_KEYS.items():
+        theirs = t.get(key) or 0.0 if key in ("context_swap", "ema") else t.get(key)
+        if theirs != mine[field_name]:
+            raise DataError(f"The refit must repeat the recipe of {cfg.refit}, which used "
+                            f"{field_name.replace('_', '-')} {theirs}; this run asks for "
+                            f"{mine[field_name]}.")
+    if Path(str(t.get("init") or "none")).name != Path(cfg.init).name:
+        raise DataError(f"The refit must start where the recipe {cfg.refit} started "
+                        f"(--init {t.get('init')}), not from {cfg.init}.")
+    return recipe
 
 
 def _evaluate_logits(net, x_val: np.ndarray, device, batch: int = 128) -> np.ndarray:
@@ -174,10 +237,26 @@ def train(cfg: TrainConfig) -> Path:
         cfg.img_size = int(init_meta["input_size"]) if init_meta else DEFAULT_IMG_SIZE
 
     samples, dropped, classes = _collect(cfg, init_classes)
-    train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks, cfg.split_seed, cfg.gap)
-    if not train_s or not val_s:
-        raise DataError("Too few images for a training/validation split (need a few per class).")
-    _refuse_validation_seen_by_init(cfg.init, val_s)
+    if cfg.refit:
+        cfg.keep = "last"
+        recipe = _refit_recipe(cfg)
+        if recipe["training"]["data"]["file_list_sha256"] != file_list_hash(samples):
+            raise DataError(f"The recipe {cfg.refit} was validated on other images than these; "
+                            "a refit must use the same data.")
+        train_s, val_s = list(samples), []
+        split = {"protocol": "none: a refit trains on every image", "refit": True,
+                 "recipe": f"{recipe['name']} {recipe['version']}",
+                 "train": [s.rel for s in samples], "val": []}
+    elif cfg.split:
+        train_s, val_s, split = _split_from_file(Path(cfg.split), samples)
+    else:
+        train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks,
+                                            cfg.split_seed, cfg.gap)
+    if not cfg.refit:
+        if not train_s or not val_s:
+            raise DataError("Too few images for a training/validation split (need a few per class).")
+        train_s, val_s = _refuse_validation_seen_by_init(cfg.init, train_s, val_s)
+        split["train"], split["val"] = [s.rel for s in train_s], [s.rel for s in val_s]
     atomic_write_json(out / "split.json", split)
     cls_index = {c: i for i, c in enumerate(classes)}
     log(f"{len(samples)} unique images ({len(dropped)} duplicates dropped); "
@@ -195,6 +274,8 @@ def train(cfg: TrainConfig) -> Path:
     # Held at the input size (what the model sees), so camera-size images stay small in memory;
     # export reuses them for calibration and the context check.
     val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_s]
+    if cfg.refit:  # no validation: a few training fields serve the ONNX parity check
+        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in train_s[:16]]
     x_val = preprocess(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
@@ -267,16 +348,19 @@ def train(cfg: TrainConfig) -> Path:
                 ema.update_parameters(net)
             losses.append(loss.detach())  # no device sync per step
             state["step"] += 1
-        logits = _evaluate_logits(kept_net, x_val, device)
-        probs = softmax(logits)
-        rep = classification_report(y_val, probs, list(classes))
-        val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
         train_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
-        row = {"epoch": epoch, "train_loss": train_loss, "val_accuracy": rep["accuracy"],
-               "val_macro_f1": rep["macro_f1"], "val_nll": val_nll, "seconds": time.time() - t0}
+        row = {"epoch": epoch, "train_loss": train_loss}
+        if val_s:
+            logits = _evaluate_logits(kept_net, x_val, device)
+            probs = softmax(logits)
+            rep = classification_report(y_val, probs, list(classes))
+            val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
+            row.update(val_accuracy=rep["accuracy"], val_macro_f1=rep["macro_f1"], val_nll=val_nll)
+        row["seconds"] = time.time() - t0
         state["history"].append(row)
         best = state["best"]
-        if best is None or (rep["macro_f1"], -val_nll) > (best["val_macro_f1"], -best["val_nll"]):
+        if (cfg.keep == "last" or best is None
+                or (row["val_macro_f1"], -row["val_nll"]) > (best["val_macro_f1"], -best["val_nll"])):
             state["best"] = dict(row)
             buf = _state_bytes({k: v.detach().cpu() for k, v in kept_net.state_dict().items()})
             atomic_write_bytes(out / "best.pt", buf)
@@ -289,10 +373,11 @@ def train(cfg: TrainConfig) -> Path:
         if ema is not None:
             ckpt["ema"] = ema.state_dict()
         atomic_write_bytes(ckpt_path, _state_bytes(ckpt))
-        log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  val acc {rep['accuracy']:.4f}  "
-            f"macro-F1 {rep['macro_f1']:.4f}  nll {val_nll:.4f}  ({row['seconds']:.0f}s)"
-            + ("  *" if bad_epochs == 0 else ""))
-        if bad_epochs >= cfg.patience:
+        log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  "
+            + (f"val acc {row['val_accuracy']:.4f}  macro-F1 {row['val_macro_f1']:.4f}  "
+               f"nll {row['val_nll']:.4f}  " if val_s else "")
+            + f"({row['seconds']:.0f}s)" + ("  *" if bad_epochs == 0 and cfg.keep == "best" else ""))
+        if bad_epochs >= cfg.patience and cfg.keep == "best":
             log(f"early stop: no better validation macro-F1 for {cfg.patience} epochs")
             break
         if cfg.max_minutes and (time.time() - t_start) / 60 > cfg.max_minutes:
@@ -313,6 +398,7 @@ def train(cfg: TrainConfig) -> Path:
             "file_list_sha256": file_list_hash(samples),
         },
         "split": {k: v for k, v in split.items() if k not in ("train", "val")},
+        "refit_recipe": str(cfg.refit) if cfg.refit else None,
         "platform": platform.platform(), "python": platform.python_version(),
     }
     atomic_write_json(out / "run.json", run)
@@ -376,6 +462,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context-swap", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability of pasting a field's stained cells onto another smear's "
                         "background, so the call cannot rest on the smear's look (0 = off)")
+    p.add_argument("--keep", choices=["best", "last"], default="best",
+                   help="keep the epoch with the best validation macro-F1 (early stopping), or the "
+                        "last epoch of a fixed schedule (what a --refit repeats)")
+    p.add_argument("--refit", default="", metavar="RECIPE_MODEL_DIR",
+                   help="train on every image (no validation split), repeating the recipe of this "
+                        "validated --keep last model dir; its validation figures, temperature and "
+                        "flag threshold are carried over and labelled as the recipe's")
+    p.add_argument("--split", default="", metavar="SPLIT_JSON",
+                   help="reproduce the train/validation lists of a run's split.json instead of "
+                        "drawing blocks")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--val-blocks", type=int, default=10, help="contiguous blocks per class")
     p.add_argument("--gap", type=int, default=2, help="training images left out beside each validation block")

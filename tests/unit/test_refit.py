@@ -1,0 +1,121 @@
+"""Fixed-schedule runs (--keep last), refits on every image (--refit) and reproduced splits
+(--split), on real images."""
+
+import json
+import shutil
+
+import pytest
+
+from model.errors import DataError
+from model.inference import InferenceEngine
+
+pytestmark = pytest.mark.data
+
+SMALL = ["--epochs", "1", "--img-size", "32", "--batch-size", "8", "--threads", "1",
+         "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def recipe(tiny_dataset, tmp_path_factory):
+    """A validated fixed-schedule run: the recipe a refit repeats."""
+    from model.train import main as train_main
+    out = tmp_path_factory.mktemp("recipe")
+    assert train_main([str(tiny_dataset), "--out", str(out), "--keep", "last", *SMALL]) == 0
+    return out / "model"
+
+
+def test_keep_last_keeps_the_final_epoch_and_says_so(tiny_dataset, tmp_path):
+    import torch
+
+    from model.train import main as train_main
+    out = tmp_path / "last"
+    assert train_main([str(tiny_dataset), "--out", str(out), "--keep", "last", *SMALL,
+                       "--epochs", "2"]) == 0
+    kept = torch.load(out / "best.pt", weights_only=True)
+    final = torch.load(out / "checkpoint_last.pt", weights_only=False)["model"]
+    assert all(torch.equal(kept[k], final[k]) for k in kept)
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["training"]["keep"] == "last" and meta["training"]["epochs_run"] == 2
+    assert "the last kept (fixed schedule)" in (out / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
+        recipe, tiny_dataset, tmp_path):
+    from model.train import main as train_main
+    out = tmp_path / "refit"
+    assert train_main([str(tiny_dataset), "--out", str(out), *SMALL, "--refit", str(recipe)]) == 0
+    split = json.loads((out / "split.json").read_text())
+    assert split["refit"] and split["val"] == [] and len(split["train"]) == 32
+    meta = json.loads((out / "model" / "model.json").read_text())
+    source = json.loads((recipe / "model.json").read_text())
+    assert meta["temperature"] == source["temperature"]
+    assert meta["low_confidence_threshold"] == source["low_confidence_threshold"]
+    assert meta["metrics"]["confusion_matrix"] == source["metrics"]["confusion_matrix"]
+    assert "no held-out figures of their own" in meta["metrics"]["measured_on"]
+    assert meta["training"]["refit"] == str(recipe) and meta["training"]["keep"] == "last"
+    assert all(c["train"] == 8 and c["val"] == 0 for c in meta["training"]["data"]["counts"].values())
+    card = (out / "model" / "MODEL_CARD.md").read_text()
+    assert "**refit**" in card and source["training"]["command"] in card
+    assert "Metrics (validation split of the recipe run" in card
+    InferenceEngine(out / "model", device="cpu")  # loads: sha256 and parity hold
+
+
+@pytest.mark.parametrize("change, message", [(["--lr", "0.5"], "lr 0.002"),
+                                             (["--epochs", "2"], "epochs 1"),
+                                             (["--context-swap", "0.5"], "context-swap 0.0")])
+def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
+        recipe, tiny_dataset, tmp_path, capsys, change, message):
+    from model.train import main as train_main
+    args = [str(tiny_dataset), "--out", str(tmp_path / "bad"), *SMALL, *change,
+            "--refit", str(recipe)]
+    assert train_main(args) == 1
+    err = capsys.readouterr().err
+    assert "must repeat the recipe" in err and message in err
+
+
+def test_a_refit_needs_a_fixed_schedule_recipe(tiny_trained_model, tiny_dataset, tmp_path, capsys):
+    from model.train import main as train_main
+    assert train_main([str(tiny_dataset), "--out", str(tmp_path / "bad"), *SMALL,
+                       "--refit", str(tiny_trained_model)]) == 1
+    assert "--keep last" in capsys.readouterr().err
+
+
+def test_fine_tuning_a_refit_model_validates_only_on_images_it_has_not_seen(
+        recipe, tiny_dataset, real_images, tmp_path):
+    from model.train import TrainConfig, train
+    from model.train import main as train_main
+    refit = tmp_path / "refit"
+    assert train_main([str(tiny_dataset), "--out", str(refit), *SMALL, "--refit", str(recipe)]) == 0
+    # Only images the refit model trained on: nothing can validate.
+    cfg = TrainConfig(data_dirs=[str(tiny_dataset)], out=str(tmp_path / "none"), epochs=1,
+                      batch_size=8, threads=1, device="cpu", init=str(refit / "model"))
+    with pytest.raises(DataError, match="trained on every image"):
+        train(cfg)
+    # A lab's own new images beside the original ones: those validate.
+    lab = tmp_path / "lab"
+    seen = {p.name for p in tiny_dataset.rglob("*.jpg")}
+    for cls, files in real_images(24).items():
+        (lab / cls).mkdir(parents=True)
+        for f in [f for f in files if f.name not in seen][:6]:
+            shutil.copy(f, lab / cls / f.name)
+    cfg = TrainConfig(data_dirs=[str(tiny_dataset), str(lab)], out=str(tmp_path / "ft"), epochs=1,
+                      batch_size=8, threads=1, device="cpu", init=str(refit / "model"))
+    train(cfg)
+    split = json.loads((tmp_path / "ft" / "split.json").read_text())
+    assert split["val"] and all(r.split("/")[-1] not in seen for r in split["val"])
+    assert not set(split["val"]) & set(split["train"])
+
+
+def test_a_written_split_is_reproduced(tiny_trained_model, tiny_dataset, tmp_path):
+    from model.train import main as train_main
+    written = json.loads((tiny_trained_model.parent / "split.json").read_text())
+    out = tmp_path / "again"
+    assert train_main([str(tiny_dataset), "--out", str(out), *SMALL, "--split",
+                       str(tiny_trained_model.parent / "split.json")]) == 0
+    again = json.loads((out / "split.json").read_text())
+    assert sorted(again["train"]) == sorted(written["train"])
+    assert sorted(again["val"]) == sorted(written["val"])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    assert train_main([str(tiny_dataset), "--out", str(tmp_path / "x"), *SMALL,
+                       "--split", str(broken)]) == 1
