@@ -76,7 +76,11 @@ OVERRIDE_BG = colors.HexColor("#FFF1D6")
 def card_metrics(model_meta: Mapping[str, Any]) -> dict[str, Any]:
     """The validation figures of a model card (``model.json``) that a report quotes."""
     metrics = model_meta.get("metrics", {})
-    return {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece")}
+    quoted = {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece", "n")}
+    recipe = metrics.get("recipe")
+    if isinstance(recipe, Mapping):   # a refit quotes the run whose recipe it repeated
+        quoted["recipe"] = f"{recipe.get('name', '')} {recipe.get('version', '')}".strip()
+    return quoted
 
 
 def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str], *,
@@ -591,7 +595,15 @@ def _metrics_line(metrics: Mapping[str, Any] | None) -> str:
     n = metrics.get("n")
     if isinstance(n, int):
         parts.append(f"n={n}")
-    return "validation " + ", ".join(parts) if parts else "validation metrics not provided"
+    if not parts:
+        return "validation metrics not provided"
+    recipe = metrics.get("recipe")
+    if isinstance(recipe, Mapping):
+        recipe = f"{recipe.get('name', '')} {recipe.get('version', '')}".strip()
+    if isinstance(recipe, str) and recipe:
+        return (f"validation of its recipe run {recipe} (the model is a refit on all images): "
+                + ", ".join(parts))
+    return "validation " + ", ".join(parts)
 
 
 def _running_header(case: Case) -> str:

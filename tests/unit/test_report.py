@@ -298,3 +298,14 @@ def test_cli_usage_errors_exit_2(argv, capsys, cli_env):
     with pytest.raises(SystemExit) as info:
         report_main(argv)
     assert info.value.code == 2
+
+
+def test_a_refit_models_figures_are_quoted_as_its_recipe_runs(store, case_id, tmp_path):
+    from lab_app.core.report import card_metrics
+    meta = {"metrics": {"accuracy": 0.9648, "macro_f1": 0.9619, "ece": 0.009, "n": 511,
+                        "recipe": {"name": "mobilenetv2-all", "version": "2.1.0-recipe"}}}
+    out = build_report(store, case_id, tmp_path / "r.pdf", model_metrics=card_metrics(meta),
+                       generated_at=T1)
+    text = " ".join(" ".join(pdf_text(out)).split())
+    assert "validation of its recipe run mobilenetv2-all 2.1.0-recipe" in text
+    assert "accuracy 96.5%" in text and "n=511" in text
