@@ -13,6 +13,7 @@ from .errors import ModelError
 from .inference import InferenceEngine
 from .metrics import classification_report
 from .modeldir import atomic_write_json
+from .preprocessing import resize_field
 
 
 def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256) -> dict:
@@ -49,10 +50,11 @@ def context_check_folder(engine: InferenceEngine, data_dir: Path) -> dict:
     model's input size, so memory stays small)."""
     from .context_check import context_check
     samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
-    images = [read_rgb(s.path) for s in samples]
+    size = engine.preprocess_config.input_size
+    images = [resize_field(read_rgb(s.path), size) for s in samples]  # camera-size images stay small
     y = np.array([engine.classes.index(s.class_id) for s in samples])
     return context_check(lambda batch: engine.predict(batch).probabilities.argmax(1),
-                         engine.preprocess_config.input_size, images, y)
+                         size, images, y)
 
 
 def main(argv: list[str] | None = None) -> int:
