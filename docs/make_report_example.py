@@ -31,9 +31,13 @@ from lab_app.core.cases import CaseStore  # noqa: E402
 from lab_app.core.report import build_report  # noqa: E402
 from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult  # noqa: E402
 
-MODEL = {"name": "mobilenetv2-all", "version": "2.0.0",
-         "sha256": "2cd28ad160167e3066daa5713425bd5bead173826b3d58e657cf666dcfc43e47"}
-METRICS = {"accuracy": 0.9765, "macro_f1": 0.9787, "n": 511}
+from lab_app.core.report import card_metrics  # noqa: E402
+from model.modeldir import default_model_dir, read_model_json  # noqa: E402
+
+# The bundled model's card, so the example never quotes a model that is not shipped.
+_CARD = read_model_json(default_model_dir())
+MODEL = {k: _CARD[k] for k in ("name", "version", "sha256")}
+METRICS = card_metrics(_CARD)
 PLAN = [  # (class id, confidence, flags, decision, override class, reason)
     ("Pre", 0.94, [], "accepted", None, None),
     ("Pre", 0.88, [], "accepted", None, None),

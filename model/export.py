@@ -227,7 +227,9 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
     }
     atomic_write_json(out / "model.json", meta)
     confusion_png(metrics["confusion_matrix"], classes, out / "confusion_matrix.png",
-                  f"{meta['name']} {meta['version']}: validation confusion matrix (n={metrics['n']})")
+                  f"{meta['name']} {meta['version']}: validation confusion matrix (n={metrics['n']})"
+                  if not refit else f"recipe run {metrics['recipe']['name']} "
+                  f"{metrics['recipe']['version']}: validation confusion matrix (n={metrics['n']})")
     # The split travels with the model dir: fine-tuning from it checks its validation blocks.
     atomic_write_bytes(out / "split.json", (run_dir / "split.json").read_bytes())
     training_curve_png(run["history"], out / "training_curve.png", f"{meta['name']} training")
