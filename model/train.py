@@ -147,7 +147,8 @@ def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: lis
 
 # What a refit must repeat of its validated recipe (model.json "training" keys -> config fields).
 _RECIPE_KEYS = {"img_size": "img_size", "batch_size": "batch_size", "lr": "lr",
-                "context_swap": "context_swap", "ema": "ema", "epochs_run": "epochs"}
+                "weight_decay": "weight_decay", "context_swap": "context_swap", "ema": "ema",
+                "epochs_run": "epochs"}
 
 
 def _refit_recipe(cfg: TrainConfig) -> dict:
@@ -164,9 +165,12 @@ def _refit_recipe(cfg: TrainConfig) -> dict:
     if t.get("refit"):
         raise DataError(f"{cfg.refit} is itself a refit; give the validated run it repeated.")
     mine = {"img_size": cfg.img_size, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "context_swap": cfg.context_swap, "ema": cfg.ema, "epochs": cfg.epochs}
+            "weight_decay": cfg.weight_decay, "context_swap": cfg.context_swap, "ema": cfg.ema,
+            "epochs": cfg.epochs}
     for key, field_name in _RECIPE_KEYS.items():
         theirs = t.get(key) or 0.0 if key in ("context_swap", "ema") else t.get(key)
+        if key == "weight_decay" and theirs is None:  # cards from before it was recorded
+            theirs = TrainConfig.weight_decay
         if theirs != mine[field_name]:
             raise DataError(f"The refit must repeat the recipe of {cfg.refit}, which used "
                             f"{field_name.replace('_', '-')} {theirs}; this run asks for "

@@ -62,7 +62,8 @@ def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
 
 @pytest.mark.parametrize("change, message", [(["--lr", "0.5"], "lr 0.002"),
                                              (["--epochs", "2"], "epochs 1"),
-                                             (["--context-swap", "0.5"], "context-swap 0.0")])
+                                             (["--context-swap", "0.5"], "context-swap 0.0"),
+                                             (["--weight-decay", "0.1"], "weight-decay 0.05")])
 def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
         recipe, tiny_dataset, tmp_path, capsys, change, message):
     from model.train import main as train_main
