@@ -215,7 +215,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "minutes": round(run.get("seconds", 0) / 60, 1), "epochs_run": len(run["history"]),
             "best_epoch": best.get("epoch"), "img_size": pre.input_size,
             "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"), "init": cfg.get("init"),
-            "weight_decay": cfg.get("weight_decay"),
+            "weight_decay": cfg.get("weight_decay"), "epochs": cfg.get("epochs"),
             "context_swap": cfg.get("context_swap") or 0.0,
             "ema": cfg.get("ema") or 0.0,
             "keep": cfg.get("keep", "best"), "refit": refit,

@@ -164,6 +164,10 @@ def _refit_recipe(cfg: TrainConfig) -> dict:
                         "of a fixed number of epochs. Train the recipe with --keep last first.")
     if t.get("refit"):
         raise DataError(f"{cfg.refit} is itself a refit; give the validated run it repeated.")
+    if t.get("epochs") is not None and t.get("epochs_run") != t["epochs"]:
+        raise DataError(f"{cfg.refit} stopped after {t.get('epochs_run')} of its {t['epochs']} "
+                        "epochs, so it did not run its whole schedule; finish it with --resume "
+                        "and export it again.")
     mine = {"img_size": cfg.img_size, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "weight_decay": cfg.weight_decay, "context_swap": cfg.context_swap, "ema": cfg.ema,
             "epochs": cfg.epochs}
@@ -406,6 +410,10 @@ def train(cfg: TrainConfig) -> Path:
         "platform": platform.platform(), "python": platform.python_version(),
     }
     atomic_write_json(out / "run.json", run)
+    if cfg.refit and state["epoch"] < cfg.epochs:
+        raise DataError(f"The refit stopped after {state['epoch']} of the recipe's {cfg.epochs} "
+                        "epochs (--max-minutes), so it is not exported. Run the same command with "
+                        "--resume to finish it.")
     from .export import export_from_run
     model_dir = export_from_run(out, val_s, y_val, val_fields)
     log(f"model dir written: {model_dir}")

@@ -120,3 +120,19 @@ def test_a_written_split_is_reproduced(tiny_trained_model, tiny_dataset, tmp_pat
     broken.write_text("{}")
     assert train_main([str(tiny_dataset), "--out", str(tmp_path / "x"), *SMALL,
                        "--split", str(broken)]) == 1
+
+
+def test_a_refit_cut_short_by_its_time_budget_is_not_exported_until_resumed(
+        tiny_dataset, tmp_path, capsys):
+    from model.train import main as train_main
+    two = [*SMALL, "--epochs", "2"]
+    assert train_main([str(tiny_dataset), "--out", str(tmp_path / "recipe"), "--keep", "last",
+                       *two]) == 0
+    args = [str(tiny_dataset), "--out", str(tmp_path / "refit"), *two,
+            "--refit", str(tmp_path / "recipe" / "model")]
+    assert train_main(args + ["--max-minutes", "0.000001"]) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert not (tmp_path / "refit" / "model").exists()
+    assert train_main(args + ["--resume"]) == 0
+    meta = json.loads((tmp_path / "refit" / "model" / "model.json").read_text())
+    assert meta["training"]["epochs_run"] == 2
