@@ -31,6 +31,7 @@ from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, preprocess, resize_field
 
 ONNX_OPSET = 17
+PARITY_FIELDS = 16   # fields the ONNX parity check runs on (a refit: training fields)
 
 
 def _versions() -> dict:
@@ -119,10 +120,10 @@ def _context_check(net, pre: PreprocessConfig, val_fields, y_val) -> dict:
     return context_check(predict_calls, pre.input_size, val_fields, y_val)
 
 
-def _validation_figures(net, pre: PreprocessConfig, val_samples, y_val, val_fields, classes):
-    """Temperature, flag threshold, metrics and misclassified files on the validation split."""
+def _validation_figures(net, pre: PreprocessConfig, val_samples, y_val, val_fields, x_val, classes):
+    """Temperature, flag threshold, metrics and misclassified files on the validation split
+    (``x_val``: ``val_fields`` preprocessed)."""
     import torch
-    x_val = preprocess(val_fields, pre)
     with torch.inference_mode():
         logits = np.concatenate([net(torch.from_numpy(x_val[i:i + 128])).numpy()
                                  for i in range(0, len(x_val), 128)])
@@ -178,7 +179,8 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
     refit = cfg.get("refit") or ""
     if val_samples is None:
         # A refit has no validation images; a few training fields serve the parity check.
-        val_samples, y_val = _val_set(run, run_dir, *(("train", 16) if refit else ("val", None)))
+        val_samples, y_val = _val_set(run, run_dir,
+                                      *(("train", PARITY_FIELDS) if refit else ("val", None)))
         val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_samples]
     x_val = preprocess(val_fields, pre)
 
@@ -190,14 +192,14 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
         errors = metrics.pop("misclassified", [])
     else:
         temperature, threshold, metrics, errors = _validation_figures(net, pre, val_samples, y_val,
-                                                                      val_fields, classes)
+                                                                      val_fields, x_val, classes)
     out = run_dir / "model"
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, buf)
     atomic_write_bytes(out / WEIGHTS, buf.getvalue())
     export_onnx(net, pre.input_size, out / ONNX)
-    _check_parity(net, out / ONNX, x_val[:16])
+    _check_parity(net, out / ONNX, x_val[:PARITY_FIELDS])
 
     best = run.get("best") or {}
     meta = {

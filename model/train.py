@@ -145,13 +145,15 @@ def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: lis
     return train_s, val_s
 
 
-# What a refit must repeat of its validated recipe (model.json "training" keys -> config fields).
+# What a refit must repeat of its validated recipe (model.json "training" keys -> config fields),
+# and the values of keys that cards written before them lack.
 _RECIPE_KEYS = {"img_size": "img_size", "batch_size": "batch_size", "lr": "lr",
                 "weight_decay": "weight_decay", "context_swap": "context_swap", "ema": "ema",
                 "epochs_run": "epochs"}
+_RECIPE_DEFAULTS = {"context_swap": 0.0, "ema": 0.0, "weight_decay": TrainConfig.weight_decay}
 
 
-def _refit_recipe(cfg: TrainConfig) -> dict:
+def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
     """The model.json of the validated run a refit repeats, after checking the recipe matches.
 
     A refit trains on every image, so nothing is left to validate, calibrate or pick an epoch
@@ -168,20 +170,20 @@ def _refit_recipe(cfg: TrainConfig) -> dict:
         raise DataError(f"{cfg.refit} stopped after {t.get('epochs_run')} of its {t['epochs']} "
                         "epochs, so it did not run its whole schedule; finish it with --resume "
                         "and export it again.")
-    mine = {"img_size": cfg.img_size, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "weight_decay": cfg.weight_decay, "context_swap": cfg.context_swap, "ema": cfg.ema,
-            "epochs": cfg.epochs}
     for key, field_name in _RECIPE_KEYS.items():
-        theirs = t.get(key) or 0.0 if key in ("context_swap", "ema") else t.get(key)
-        if key == "weight_decay" and theirs is None:  # cards from before it was recorded
-            theirs = TrainConfig.weight_decay
-        if theirs != mine[field_name]:
+        theirs = t.get(key)
+        if theirs is None:
+            theirs = _RECIPE_DEFAULTS.get(key)
+        if theirs != getattr(cfg, field_name):
             raise DataError(f"The refit must repeat the recipe of {cfg.refit}, which used "
                             f"{field_name.replace('_', '-')} {theirs}; this run asks for "
-                            f"{mine[field_name]}.")
+                            f"{getattr(cfg, field_name)}.")
     if Path(str(t.get("init") or "none")).name != Path(cfg.init).name:
         raise DataError(f"The refit must start where the recipe {cfg.refit} started "
                         f"(--init {t.get('init')}), not from {cfg.init}.")
+    if t.get("data", {}).get("file_list_sha256") != file_list_hash(samples):
+        raise DataError(f"The recipe {cfg.refit} was validated on other images than these; "
+                        "a refit must use the same data.")
     return recipe
 
 
@@ -247,10 +249,7 @@ def train(cfg: TrainConfig) -> Path:
     samples, dropped, classes = _collect(cfg, init_classes)
     if cfg.refit:
         cfg.keep = "last"
-        recipe = _refit_recipe(cfg)
-        if recipe["training"]["data"]["file_list_sha256"] != file_list_hash(samples):
-            raise DataError(f"The recipe {cfg.refit} was validated on other images than these; "
-                            "a refit must use the same data.")
+        recipe = _refit_recipe(cfg, samples)
         train_s, val_s = list(samples), []
         split = {"protocol": "none: a refit trains on every image", "refit": True,
                  "recipe": f"{recipe['name']} {recipe['version']}",
@@ -283,7 +282,9 @@ def train(cfg: TrainConfig) -> Path:
     # export reuses them for calibration and the context check.
     val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_s]
     if cfg.refit:  # no validation: a few training fields serve the ONNX parity check
-        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in train_s[:16]]
+        from .export import PARITY_FIELDS
+        val_fields = [resize_field(read_rgb(s.path), pre.input_size)
+                      for s in train_s[:PARITY_FIELDS]]
     x_val = preprocess(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 

@@ -77,9 +77,8 @@ def card_metrics(model_meta: Mapping[str, Any]) -> dict[str, Any]:
     """The validation figures of a model card (``model.json``) that a report quotes."""
     metrics = model_meta.get("metrics", {})
     quoted = {k: metrics.get(k) for k in ("accuracy", "macro_f1", "ece", "n")}
-    recipe = metrics.get("recipe")
-    if isinstance(recipe, Mapping):   # a refit quotes the run whose recipe it repeated
-        quoted["recipe"] = f"{recipe.get('name', '')} {recipe.get('version', '')}".strip()
+    if metrics.get("recipe"):   # a refit quotes the run whose recipe it repeated
+        quoted["recipe"] = metrics["recipe"]
     return quoted
 
 
@@ -597,10 +596,10 @@ def _metrics_line(metrics: Mapping[str, Any] | None) -> str:
         parts.append(f"n={n}")
     if not parts:
         return "validation metrics not provided"
-    recipe = metrics.get("recipe")
+    recipe = metrics.get("recipe")   # a refit's card: {"name", "version", ...}
     if isinstance(recipe, Mapping):
         recipe = f"{recipe.get('name', '')} {recipe.get('version', '')}".strip()
-    if isinstance(recipe, str) and recipe:
+    if recipe:
         return (f"validation of its recipe run {recipe} (the model is a refit on all images): "
                 + ", ".join(parts))
     return "validation " + ", ".join(parts)
