@@ -220,6 +220,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "weight_decay": cfg.get("weight_decay"), "epochs": cfg.get("epochs"),
             "context_swap": cfg.get("context_swap") or 0.0,
             "ema": cfg.get("ema") or 0.0,
+            "color_jitter": cfg.get("color_jitter", 0.10),
             "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),

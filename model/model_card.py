@@ -128,7 +128,10 @@ def render_model_card(meta: dict) -> str:
         + (f"the weights kept are an exponential moving average (decay {t['ema']:g} per step); "
            if t.get("ema") else "")
         + "augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
-        "rotations, mild brightness/contrast/saturation jitter (no hue shift: stain colour is signal)"
+        "rotations, "
+        + ("mild " if t.get("color_jitter", 0.10) <= 0.10 else "")
+        + f"brightness/contrast/saturation jitter of ±{t.get('color_jitter', 0.10):g} "
+        "(no hue shift: stain colour is signal)"
         + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
            "another smear's background with its cells inpainted away, model/context_swap.py)."
            if t.get("context_swap") else "."),

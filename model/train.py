@@ -48,6 +48,7 @@ class TrainConfig:
     init: str = "none"
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
+    color_jitter: float = 0.10   # brightness/contrast/saturation jitter amplitude (never hue)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
@@ -149,8 +150,10 @@ def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: lis
 # and the values of keys that cards written before them lack.
 _RECIPE_KEYS = {"img_size": "img_size", "batch_size": "batch_size", "lr": "lr",
                 "weight_decay": "weight_decay", "context_swap": "context_swap", "ema": "ema",
+                "color_jitter": "color_jitter",
                 "epochs_run": "epochs"}
-_RECIPE_DEFAULTS = {"context_swap": 0.0, "ema": 0.0, "weight_decay": TrainConfig.weight_decay}
+_RECIPE_DEFAULTS = {"context_swap": 0.0, "ema": 0.0, "weight_decay": TrainConfig.weight_decay,
+                    "color_jitter": TrainConfig.color_jitter}
 
 
 def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
@@ -305,7 +308,8 @@ def train(cfg: TrainConfig) -> Path:
     total_steps = steps_per_epoch * cfg.epochs
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
-    aug = AugmentConfig(context_swap=cfg.context_swap)
+    aug = AugmentConfig(context_swap=cfg.context_swap, brightness=cfg.color_jitter,
+                        contrast=cfg.color_jitter, saturation=cfg.color_jitter)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
     x_store_dev = torch.from_numpy(x_store).to(device)
@@ -475,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context-swap", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability of pasting a field's stained cells onto another smear's "
                         "background, so the call cannot rest on the smear's look (0 = off)")
+    p.add_argument("--color-jitter", type=_fraction(low_open=False), default=TrainConfig.color_jitter,
+                   metavar="AMOUNT",
+                   help="amplitude of the per-field brightness, contrast and saturation jitter "
+                        "(0.1: factors 0.9-1.1; hue is never shifted)")
     p.add_argument("--keep", choices=["best", "last"], default="best",
                    help="keep the epoch with the best validation macro-F1 (early stopping), or the "
                         "last epoch of a fixed schedule (what a --refit repeats)")

@@ -37,6 +37,16 @@ def test_keep_last_keeps_the_final_epoch_and_says_so(tiny_dataset, tmp_path):
     meta = json.loads((out / "model" / "model.json").read_text())
     assert meta["training"]["keep"] == "last" and meta["training"]["epochs_run"] == 2
     assert "the last kept (fixed schedule)" in (out / "model" / "MODEL_CARD.md").read_text()
+    assert meta["training"]["color_jitter"] == 0.10
+
+
+def test_a_stronger_colour_jitter_is_recorded(tiny_dataset, tmp_path):
+    from model.train import main as train_main
+    out = tmp_path / "jitter"
+    assert train_main([str(tiny_dataset), "--out", str(out), *SMALL, "--color-jitter", "0.25"]) == 0
+    meta = json.loads((out / "model" / "model.json").read_text())
+    assert meta["training"]["color_jitter"] == 0.25
+    assert "saturation jitter of ±0.25" in (out / "model" / "MODEL_CARD.md").read_text()
 
 
 def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
@@ -63,7 +73,8 @@ def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
 @pytest.mark.parametrize("change, message", [(["--lr", "0.5"], "lr 0.002"),
                                              (["--epochs", "2"], "epochs 1"),
                                              (["--context-swap", "0.5"], "context-swap 0.0"),
-                                             (["--weight-decay", "0.1"], "weight-decay 0.05")])
+                                             (["--weight-decay", "0.1"], "weight-decay 0.05"),
+                                             (["--color-jitter", "0.25"], "color-jitter 0.1")])
 def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
         recipe, tiny_dataset, tmp_path, capsys, change, message):
     from model.train import main as train_main
