@@ -85,9 +85,14 @@ def deduplicate(samples: list[Sample]) -> tuple[list[Sample], list[dict]]:
 
 
 def block_split(samples: list[Sample], val_fraction: float = 0.2, n_blocks: int = 10,
-                seed: int = 0, gap: int = 2) -> tuple[list[Sample], list[Sample], dict]:
+                seed: int = 0, gap: int = 2,
+                fold: tuple[int, int] | None = None) -> tuple[list[Sample], list[Sample], dict]:
     """Per class: sort by file number, cut into ``n_blocks`` contiguous blocks, send
     round(val_fraction * n_blocks) of them (chosen with ``seed``) to validation.
+
+    ``fold=(i, k)`` (1 <= i <= k) makes it fold i of a k-fold block cross-validation instead: each
+    class's blocks are shuffled with ``seed`` and dealt into k groups, and group i validates, so the
+    k folds of one seed validate every block exactly once (``val_fraction`` is then unused).
 
     ``gap`` training images on each side of a validation block are left out of training: they are
     the nearest neighbours of validation fields on the same smear. Files with the same sha256 go
@@ -99,9 +104,14 @@ def block_split(samples: list[Sample], val_fraction: float = 0.2, n_blocks: int 
         items = sorted((s for s in samples if s.class_id == cid), key=lambda s: (s.number, s.path.name))
         n = len(items)
         k = max(1, min(n_blocks, n))
-        n_val_blocks = max(1, int(round(val_fraction * k))) if n >= 2 else 0
         bounds = np.linspace(0, n, k + 1).round().astype(int)
-        val_blocks = set(rng.choice(k, size=n_val_blocks, replace=False).tolist()) if n_val_blocks else set()
+        if fold is not None:
+            groups = np.array_split(rng.permutation(k), fold[1])
+            val_blocks = set(groups[fold[0] - 1].tolist()) if n >= 2 else set()
+        else:
+            n_val_blocks = max(1, int(round(val_fraction * k))) if n >= 2 else 0
+            val_blocks = (set(rng.choice(k, size=n_val_blocks, replace=False).tolist())
+                          if n_val_blocks else set())
         block_of = np.searchsorted(bounds, np.arange(n), side="right") - 1
         in_block = [block_of[i] in val_blocks for i in range(n)]
         # A file goes wherever the first copy of its content went.
@@ -122,8 +132,10 @@ def block_split(samples: list[Sample], val_fraction: float = 0.2, n_blocks: int 
             "val_numbers": [[int(items[bounds[b]].number), int(items[bounds[b + 1] - 1].number)]
                             for b in sorted(val_blocks) if bounds[b + 1] > bounds[b]],
         }
-    desc = {"protocol": "contiguous blocks of file numbers per class", "val_fraction": val_fraction,
+    desc = {"protocol": "contiguous blocks of file numbers per class",
+            "val_fraction": 1 / fold[1] if fold else val_fraction,
             "n_blocks": n_blocks, "seed": seed, "gap": gap, "classes": blocks_desc,
+            **({"fold": list(fold)} if fold else {}),
             "train": [s.rel for s in train], "val": [s.rel for s in val]}
     return train, val, desc
 

@@ -41,9 +41,18 @@ def classification_report(y_true, probs, classes: list[str], n_bins: int = 15) -
     """The metrics dict of labapp-eval and model.json (keys fixed by ARCHITECTURE.md)."""
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=np.float64)
-    k = len(classes)
     y_pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
-    cm = confusion_matrix(y_true, y_pred, k)
+    cm = confusion_matrix(y_true, y_pred, len(classes))
+    report = confusion_report(cm, classes)
+    report["ece"] = expected_calibration_error(probs, y_true, n_bins)
+    return {k: report[k] for k in ("accuracy", "macro_f1", "ece", "n", "per_class",
+                                   "confusion_matrix", "classes")}
+
+
+def confusion_report(cm, classes: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support of a confusion matrix
+    (rows: true class, columns: predicted)."""
+    cm = np.asarray(cm, dtype=np.int64)
     per_class = {}
     f1s = []
     for i, name in enumerate(classes):
@@ -56,11 +65,10 @@ def classification_report(y_true, probs, classes: list[str], n_bins: int = 15) -
                            "f1": float(f1), "support": int(support)}
         if support:  # macro-F1 over the classes present in the data
             f1s.append(f1)
-    n = int(len(y_true))
+    n = int(cm.sum())
     return {
-        "accuracy": float((y_pred == y_true).mean()) if n else 0.0,
+        "accuracy": float(np.trace(cm) / n) if n else 0.0,
         "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
-        "ece": expected_calibration_error(probs, y_true, n_bins),
         "n": n,
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),

@@ -34,7 +34,9 @@ def _split_lines(split: dict) -> list[str]:
         "Consecutive file numbers come from the same smear, so a random image split leaks near-copies "
         "into validation (a from-scratch MobileNetV2 scores 100% on a random split). Validation "
         f"therefore takes {split['val_fraction']:.0%} of each class as whole contiguous blocks of "
-        f"file numbers ({split['n_blocks']} blocks per class, seed {split['seed']}); "
+        f"file numbers ({split['n_blocks']} blocks per class, seed {split['seed']}"
+        + (f"; fold {split['fold'][0]} of a {split['fold'][1]}-fold block cross-validation"
+           if split.get("fold") else "") + "); "
         f"{split['gap']} training images on each side of a validation block are left out, and "
         "byte-identical files always stay on one side. The split is in split.json of the training run.",
         "",

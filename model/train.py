@@ -53,6 +53,7 @@ class TrainConfig:
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
     split: str = ""              # a split.json to reproduce instead of drawing blocks
+    fold: tuple[int, int] | None = None  # (i, k): fold i of a k-fold block cross-validation
     resume: bool = False
     val_fraction: float = 0.2
     val_blocks: int = 10
@@ -251,6 +252,8 @@ def train(cfg: TrainConfig) -> Path:
 
     samples, dropped, classes = _collect(cfg, init_classes)
     if cfg.refit:
+        if cfg.fold:
+            raise DataError("A refit trains on every image, so it has no fold; leave out --fold.")
         cfg.keep = "last"
         recipe = _refit_recipe(cfg, samples)
         train_s, val_s = list(samples), []
@@ -258,10 +261,12 @@ def train(cfg: TrainConfig) -> Path:
                  "recipe": f"{recipe['name']} {recipe['version']}",
                  "train": [s.rel for s in samples], "val": []}
     elif cfg.split:
+        if cfg.fold:
+            raise DataError("--fold draws its own validation blocks; it cannot be combined with --split.")
         train_s, val_s, split = _split_from_file(Path(cfg.split), samples)
     else:
         train_s, val_s, split = block_split(samples, cfg.val_fraction, cfg.val_blocks,
-                                            cfg.split_seed, cfg.gap)
+                                            cfg.split_seed, cfg.gap, fold=cfg.fold)
     if not cfg.refit:
         if not train_s or not val_s:
             raise DataError("Too few images for a training/validation split (need a few per class).")
@@ -438,6 +443,16 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _fold(text: str) -> tuple[int, int]:
+    try:
+        i, k = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: give the fold as I/K, e.g. 2/5") from None
+    if not (k >= 2 and 1 <= i <= k):
+        raise argparse.ArgumentTypeError(f"{text}: I must be 1 to K, and K at least 2")
+    return i, k
+
+
 def _fraction(low_open: bool):
     def number(text: str) -> float:
         value = float(text)
@@ -493,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="", metavar="SPLIT_JSON",
                    help="reproduce the train/validation lists of a run's split.json instead of "
                         "drawing blocks")
+    p.add_argument("--fold", type=_fold, default=None, metavar="I/K",
+                   help="fold I of a K-fold block cross-validation (e.g. 2/5): the K folds of one "
+                        "--split-seed validate every block once; pool them with labapp-crossval")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--val-blocks", type=int, default=10, help="contiguous blocks per class")
     p.add_argument("--gap", type=int, default=2, help="training images left out beside each validation block")

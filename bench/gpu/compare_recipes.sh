@@ -10,6 +10,11 @@
 # Back come NAME.pt (the kept weights) for each recipe, runs.tar (run.json, split.json, the
 # training log and model.json of each) and session.log. Re-export a run here against the
 # original files with: python -m model.export RUN --data-dir ../shared/data/all-taleqani/Original
+#
+# A 5-fold block cross-validation of one recipe is five recipes that differ only in the fold:
+#   RECIPES="$(for i in 1 2 3 4 5; do echo "fold$i --seed 0 --fold $i/5"; done)" MAX_MINUTES=7.8 \
+#       bash bench/gpu/compare_recipes.sh
+# and back here: tar -xf runs.tar && labapp-crossval fold*/model
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 EPOCHS=${EPOCHS:-80}

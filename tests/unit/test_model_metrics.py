@@ -103,3 +103,28 @@ def test_block_split_is_reproducible():
     a = block_split(_samples(), seed=3)[2]
     b = block_split(_samples(), seed=3)[2]
     assert a == b
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_the_folds_of_one_seed_validate_every_image_exactly_once(k):
+    samples = _samples()
+    seen: dict = {}
+    for i in range(1, k + 1):
+        train, val, desc = block_split(samples, n_blocks=10, seed=7, gap=2, fold=(i, k))
+        assert desc["fold"] == [i, k] and desc["val_fraction"] == pytest.approx(1 / k)
+        assert not {s.path for s in train} & {s.path for s in val}
+        assert not {s.sha256 for s in train} & {s.sha256 for s in val}
+        for s in val:
+            seen[s.path] = seen.get(s.path, 0) + 1
+        for cls in ("A", "B"):  # whole blocks: 10 blocks dealt into k folds
+            assert len(desc["classes"][cls]["val_blocks"]) == 10 // k
+    assert seen == {s.path: 1 for s in samples}
+
+
+def test_confusion_report_matches_the_classification_report():
+    from model.metrics import confusion_report
+    probs = np.array([[.9, .05, .05], [.8, .1, .1], [.3, .6, .1], [.1, .8, .1], [.2, .7, .1], [.5, .2, .3]])
+    full = classification_report(np.array([0, 0, 0, 1, 1, 2]), probs, ["A", "B", "C"])
+    from_cm = confusion_report(full["confusion_matrix"], ["A", "B", "C"])
+    assert {k: from_cm[k] for k in ("accuracy", "macro_f1", "n", "per_class")} == \
+        {k: full[k] for k in ("accuracy", "macro_f1", "n", "per_class")}

@@ -1,0 +1,125 @@
+"""labapp-crossval: pool the folds of a block cross-validation into one out-of-fold figure.
+
+One block split says how a recipe did on the patients that happened to land in validation; on
+this data set that swings from 95.7% to 100% with the split seed (docs/model-development.md). The
+K runs of ``labapp-train --fold I/K`` validate every block exactly once, so summing their
+confusion matrices scores every image once, by a model that never trained on its smear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from .errors import DataError, ModelError
+from .metrics import confusion_report
+from .modeldir import atomic_write_json, read_model_json
+
+# What every fold must share for their figures to describe one recipe (model.json "training").
+_SAME_RECIPE = ("img_size", "batch_size", "lr", "weight_decay", "epochs", "context_swap", "ema",
+                "color_jitter", "keep", "init")
+
+
+def _fold_of(meta: dict, where: Path) -> tuple[int, int]:
+    fold = meta.get("training", {}).get("split", {}).get("fold")
+    if not fold:
+        raise DataError(f"{where} was not trained as a cross-validation fold (labapp-train --fold I/K).")
+    return int(fold[0]), int(fold[1])
+
+
+def pool_folds(model_dirs: list[Path]) -> dict:
+    """Check that the model dirs are the K folds of one recipe, one split seed and one data set,
+    and pool their validation confusion matrices."""
+    if not model_dirs:
+        raise DataError("Give the model folders of the folds (the model/ folder of each run).")
+    metas = [(Path(d), read_model_json(Path(d))) for d in model_dirs]
+    first_dir, first = metas[0]
+    k = _fold_of(first, first_dir)[1]
+    t0 = first["training"]
+    folds: dict[int, Path] = {}
+    for where, meta in metas:
+        i, k_here = _fold_of(meta, where)
+        t = meta["training"]
+        if k_here != k:
+            raise DataError(f"{where} is a fold of a {k_here}-fold split, {first_dir} of a {k}-fold one.")
+        if i in folds:
+            raise DataError(f"Fold {i} is given twice: {folds[i]} and {where}.")
+        if t["split"].get("seed") != t0["split"].get("seed"):
+            raise DataError(f"{where} drew its blocks with split seed {t['split'].get('seed')}, "
+                            f"{first_dir} with {t0['split'].get('seed')}: the folds would overlap.")
+        if t["data"].get("file_list_sha256") != t0["data"].get("file_list_sha256"):
+            raise DataError(f"{where} was trained on other images than {first_dir}.")
+        if meta["classes"] != first["classes"]:
+            raise DataError(f"{where} has classes {meta['classes']}, {first_dir} {first['classes']}.")
+        for key in _SAME_RECIPE:
+            if t.get(key) != t0.get(key):
+                raise DataError(f"{where} used {key} {t.get(key)} where {first_dir} used "
+                                f"{t0.get(key)}: folds of different recipes cannot be pooled.")
+        folds[i] = where
+    missing = sorted(set(range(1, k + 1)) - set(folds))
+    classes = first["classes"]
+    n_cls = len(classes)
+    pooled = [[0] * n_cls for _ in range(n_cls)]
+    per_fold = []
+    for where, meta in sorted(metas, key=lambda wm: _fold_of(wm[1], wm[0])[0]):
+        m = meta["metrics"]
+        for r, row in enumerate(m["confusion_matrix"]):
+            for c, v in enumerate(row):
+                pooled[r][c] += int(v)
+        per_fold.append({"fold": _fold_of(meta, where)[0], "model": str(where), "n": m["n"],
+                         "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+                         "ece_after_calibration": m.get("ece_after_calibration", m.get("ece")),
+                         "epochs_run": meta["training"].get("epochs_run"),
+                         "validation_blocks": {c: v["val_numbers"] for c, v in
+                                               meta["training"]["split"]["classes"].items()}})
+    accs = [f["accuracy"] for f in per_fold]
+    return {
+        "folds": k, "folds_given": len(folds), "missing_folds": missing,
+        "split_seed": t0["split"].get("seed"), "recipe": {key: t0.get(key) for key in _SAME_RECIPE},
+        "pooled": confusion_report(pooled, classes),
+        "fold_accuracy_mean": statistics.fmean(accs),
+        "fold_accuracy_sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "per_fold": per_fold,
+    }
+
+
+def format_summary(result: dict) -> str:
+    p = result["pooled"]
+    lines = [f"{result['folds_given']} of {result['folds']} folds (split seed {result['split_seed']})"
+             + (f"; MISSING folds {result['missing_folds']}: the pooled figure covers only the "
+                "blocks of the folds given" if result["missing_folds"] else "")]
+    for f in result["per_fold"]:
+        lines.append(f"  fold {f['fold']}: n={f['n']}  accuracy {f['accuracy']:.2%}  "
+                     f"macro-F1 {f['macro_f1']:.3f}  ECE {f['ece_after_calibration']:.3f}  "
+                     f"({f['epochs_run']} epochs)")
+    lines.append(f"pooled out-of-fold: n={p['n']}  accuracy {p['accuracy']:.2%}  "
+                 f"macro-F1 {p['macro_f1']:.3f}  (fold accuracy {result['fold_accuracy_mean']:.2%} "
+                 f"± {result['fold_accuracy_sd']:.2%})")
+    lines.append("  recall: " + ", ".join(f"{c} {v['recall']:.1%}" for c, v in p["per_class"].items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="labapp-crossval",
+        description="Pool the validation figures of the K folds of a block cross-validation "
+                    "(runs of labapp-train --fold I/K) into one out-of-fold accuracy and macro-F1.")
+    ap.add_argument("model_dirs", nargs="+", type=Path, metavar="MODEL_DIR",
+                    help="the model/ folder of each fold's run")
+    ap.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures here")
+    args = ap.parse_args(argv)
+    try:
+        result = pool_folds(args.model_dirs)
+    except ModelError as exc:
+        print(f"labapp-crossval: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(result))
+    if args.json:
+        atomic_write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
