@@ -13,6 +13,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from .data import recorded_data_hashes
 from .errors import DataError, ModelError
 from .metrics import confusion_report
 from .modeldir import atomic_write_json, read_model_json
@@ -49,7 +50,7 @@ def pool_folds(model_dirs: list[Path]) -> dict:
         if t["split"].get("seed") != t0["split"].get("seed"):
             raise DataError(f"{where} drew its blocks with split seed {t['split'].get('seed')}, "
                             f"{first_dir} with {t0['split'].get('seed')}: the folds would overlap.")
-        if t["data"].get("file_list_sha256") != t0["data"].get("file_list_sha256"):
+        if not recorded_data_hashes(t["data"]) & recorded_data_hashes(t0["data"]):
             raise DataError(f"{where} was trained on other images than {first_dir}.")
         if meta["classes"] != first["classes"]:
             raise DataError(f"{where} has classes {meta['classes']}, {first_dir} {first['classes']}.")

@@ -140,6 +140,12 @@ def block_split(samples: list[Sample], val_fraction: float = 0.2, n_blocks: int 
     return train, val, desc
 
 
+def recorded_data_hashes(data: dict) -> set[str]:
+    """The file-list hashes a model.json "data" record stands for: a run re-exported against
+    pixel-identical files with other bytes (bench/gpu/pack_dataset.sh) keeps both."""
+    return {h for h in (data.get("file_list_sha256"), data.get("file_list_sha256_as_trained")) if h}
+
+
 def file_list_hash(samples: list[Sample]) -> str:
     h = hashlib.sha256()
     for line in sorted(f"{s.rel}\t{s.sha256}" for s in samples):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .classes import CLASS_IDS
 from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
-                   scan_folder_dataset)
+                   recorded_data_hashes, scan_folder_dataset)
 from .errors import DataError, DeviceError, ModelError
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
 from .preprocessing import PreprocessConfig, preprocess, resize_field
@@ -185,7 +185,7 @@ def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
     if Path(str(t.get("init") or "none")).name != Path(cfg.init).name:
         raise DataError(f"The refit must start where the recipe {cfg.refit} started "
                         f"(--init {t.get('init')}), not from {cfg.init}.")
-    if t.get("data", {}).get("file_list_sha256") != file_list_hash(samples):
+    if file_list_hash(samples) not in recorded_data_hashes(t.get("data", {})):
         raise DataError(f"The recipe {cfg.refit} was validated on other images than these; "
                         "a refit must use the same data.")
     return recipe

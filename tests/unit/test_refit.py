@@ -147,3 +147,29 @@ def test_a_refit_cut_short_by_its_time_budget_is_not_exported_until_resumed(
     assert train_main(args + ["--resume"]) == 0
     meta = json.loads((tmp_path / "refit" / "model" / "model.json").read_text())
     assert meta["training"]["epochs_run"] == 2
+
+
+def test_a_refit_accepts_a_recipe_re_exported_against_pixel_identical_files(
+        recipe, tiny_dataset, tmp_path):
+    """A recipe trained on the GPU's lossless copy and re-exported here records both file-list
+    hashes; a refit on either copy repeats it."""
+    from model.train import main as train_main
+    moved = tmp_path / "recipe"
+    shutil.copytree(recipe, moved)
+    meta = json.loads((moved / "model.json").read_text())
+    data = meta["training"]["data"]
+    data["file_list_sha256_as_trained"] = data["file_list_sha256"]
+    data["file_list_sha256"] = "0" * 64  # the hash of the other copy's bytes
+    (moved / "model.json").write_text(json.dumps(meta))
+    assert train_main([str(tiny_dataset), "--out", str(tmp_path / "refit"), *SMALL,
+                       "--refit", str(moved)]) == 0
+
+
+def test_a_refit_on_other_images_is_refused(recipe, tiny_dataset, tmp_path, capsys):
+    from model.train import main as train_main
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    next((other / "Pre").iterdir()).unlink()
+    assert train_main([str(other), "--out", str(tmp_path / "refit"), *SMALL,
+                       "--refit", str(recipe)]) == 1
+    assert "a refit must use the same data" in capsys.readouterr().err
