@@ -173,3 +173,16 @@ def test_a_refit_on_other_images_is_refused(recipe, tiny_dataset, tmp_path, caps
     assert train_main([str(other), "--out", str(tmp_path / "refit"), *SMALL,
                        "--refit", str(recipe)]) == 1
     assert "a refit must use the same data" in capsys.readouterr().err
+
+
+def test_the_committed_gpu_recipe_can_be_refitted_on_the_data_set(data_dir, tmp_path):
+    """bench/gpu/recipe-plain-224-s1 is the model.json of a finished --keep last run (H200,
+    session 5): the next GPU lease refits it on every image (docs/model-development.md)."""
+    from pathlib import Path
+
+    from model.train import TrainConfig, _collect, _refit_recipe
+    recipe_dir = Path(__file__).resolve().parents[2] / "bench" / "gpu" / "recipe-plain-224-s1"
+    cfg = TrainConfig(data_dirs=[str(data_dir / "Original")], out=str(tmp_path), img_size=224,
+                      epochs=80, refit=str(recipe_dir))
+    samples, _, _ = _collect(cfg, None)
+    assert _refit_recipe(cfg, samples)["training"]["keep"] == "last"
