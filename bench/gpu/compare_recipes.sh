@@ -24,24 +24,12 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}            # DEVICE=cpu rehearses the script on a machine without a GPU
 THREADS=${THREADS:-3}
 # One recipe per line: NAME then labapp-train options. At most 6 (8 files come back).
-RECIPES=${RECIPES:-"plain-s1 --seed 1
-ema-s0 --seed 0 --ema 0.998
-jitter-s0 --seed 0 --color-jitter 0.25
-swap-s0 --seed 0 --context-swap 0.5"}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/session.log") 2>&1
-export PYTHONUNBUFFERED=1
-T0=$(date +%s)
-stamp() { echo "=== [$(( $(date +%s) - T0 )) s] $*"; }
-
-stamp "machine"
-nvidia-smi -L || true
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-$PY -c "import sys, torch, torchvision, numpy, cv2, onnxruntime; print(sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__, 'ort', onnxruntime.__version__, 'cuda', torch.cuda.is_available())"
-
-stamp "data"
-DATA=/tmp/all-taleqani
-mkdir -p "$DATA" && tar -xf .devdata/Original.tar -C "$DATA" && find "$DATA/Original" -type f | wc -l
+# Default: the refit of the plain 224 px recipe on every image (docs/model-development.md, What
+# next). Session 5 ran "plain-s1 --seed 1", "ema-s0 --seed 0 --ema 0.998", "jitter-s0 --seed 0
+# --color-jitter 0.25" and "swap-s0 --seed 0 --context-swap 0.5".
+RECIPES=${RECIPES:-"refit --seed 1 --refit bench/gpu/recipe-plain-224-s1 --model-version 2.2.0"}
+# shellcheck source=bench/gpu/common.sh
+source "$(dirname "$0")/common.sh"
 
 stamp "train, in parallel, ${IMG} px, ${EPOCHS} epochs, --keep last"
 names=()

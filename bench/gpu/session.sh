@@ -21,24 +21,8 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu rehearses the script on a machine without a GPU
 CONTEXT_SWAP=${CONTEXT_SWAP:-0}     # labapp-train --context-swap (0: the 2.0.0 recipe, the best measured)
 SEED1_SWAP=${SEED1_SWAP:-0}         # the seed-1 run's --context-swap (0: the 2.0.0 recipe)
-mkdir -p "$OUT"
-exec > >(tee "$OUT/session.log") 2>&1
-export PYTHONUNBUFFERED=1
-T0=$(date +%s)
-stamp() { echo "=== [$(( $(date +%s) - T0 )) s] $*"; }
-
-stamp "machine"
-nvidia-smi -L || true
-if ls .whl/*.whl >/dev/null 2>&1; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-$PY -c "import sys, torch, torchvision, numpy, cv2, onnxruntime; print(sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__, 'ort', onnxruntime.__version__, 'cuda', torch.cuda.is_available())"
-
-stamp "data"
-DATA=/tmp/all-taleqani
-mkdir -p "$DATA" && tar -xf .devdata/Original.tar -C "$DATA" && find "$DATA/Original" -type f | wc -l
+# shellcheck source=bench/gpu/common.sh
+source "$(dirname "$0")/common.sh"
 
 stamp "train ${IMG} px, ${EPOCHS} epochs"
 RUN=/tmp/run-gpu
