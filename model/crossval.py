@@ -17,10 +17,10 @@ from .data import recorded_data_hashes
 from .errors import DataError, ModelError
 from .metrics import confusion_report
 from .modeldir import atomic_write_json, read_model_json
+from .recipe import RECIPE_OPTIONS, recipe_value
 
 # What every fold must share for their figures to describe one recipe (model.json "training").
-_SAME_RECIPE = ("img_size", "batch_size", "lr", "weight_decay", "epochs", "context_swap", "ema",
-                "color_jitter", "keep", "init")
+_SAME_RECIPE = (*RECIPE_OPTIONS, "epochs", "keep", "init")
 
 
 def _fold_of(meta: dict, where: Path) -> tuple[int, int]:
@@ -39,14 +39,14 @@ def pool_folds(model_dirs: list[Path]) -> dict:
     first_dir, first = metas[0]
     k = _fold_of(first, first_dir)[1]
     t0 = first["training"]
-    folds: dict[int, Path] = {}
+    folds: dict[int, tuple[Path, dict]] = {}
     for where, meta in metas:
         i, k_here = _fold_of(meta, where)
         t = meta["training"]
         if k_here != k:
             raise DataError(f"{where} is a fold of a {k_here}-fold split, {first_dir} of a {k}-fold one.")
         if i in folds:
-            raise DataError(f"Fold {i} is given twice: {folds[i]} and {where}.")
+            raise DataError(f"Fold {i} is given twice: {folds[i][0]} and {where}.")
         if t["split"].get("seed") != t0["split"].get("seed"):
             raise DataError(f"{where} drew its blocks with split seed {t['split'].get('seed')}, "
                             f"{first_dir} with {t0['split'].get('seed')}: the folds would overlap.")
@@ -55,21 +55,21 @@ def pool_folds(model_dirs: list[Path]) -> dict:
         if meta["classes"] != first["classes"]:
             raise DataError(f"{where} has classes {meta['classes']}, {first_dir} {first['classes']}.")
         for key in _SAME_RECIPE:
-            if t.get(key) != t0.get(key):
-                raise DataError(f"{where} used {key} {t.get(key)} where {first_dir} used "
-                                f"{t0.get(key)}: folds of different recipes cannot be pooled.")
-        folds[i] = where
+            if recipe_value(t, key) != recipe_value(t0, key):
+                raise DataError(f"{where} used {key} {recipe_value(t, key)} where {first_dir} used "
+                                f"{recipe_value(t0, key)}: folds of different recipes cannot be pooled.")
+        folds[i] = (where, meta)
     missing = sorted(set(range(1, k + 1)) - set(folds))
     classes = first["classes"]
     n_cls = len(classes)
     pooled = [[0] * n_cls for _ in range(n_cls)]
     per_fold = []
-    for where, meta in sorted(metas, key=lambda wm: _fold_of(wm[1], wm[0])[0]):
+    for i, (where, meta) in sorted(folds.items()):
         m = meta["metrics"]
         for r, row in enumerate(m["confusion_matrix"]):
             for c, v in enumerate(row):
                 pooled[r][c] += int(v)
-        per_fold.append({"fold": _fold_of(meta, where)[0], "model": str(where), "n": m["n"],
+        per_fold.append({"fold": i, "model": str(where), "n": m["n"],
                          "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                          "ece_after_calibration": m.get("ece_after_calibration", m.get("ece")),
                          "epochs_run": meta["training"].get("epochs_run"),
@@ -78,7 +78,7 @@ def pool_folds(model_dirs: list[Path]) -> dict:
     accs = [f["accuracy"] for f in per_fold]
     return {
         "folds": k, "folds_given": len(folds), "missing_folds": missing,
-        "split_seed": t0["split"].get("seed"), "recipe": {key: t0.get(key) for key in _SAME_RECIPE},
+        "split_seed": t0["split"].get("seed"), "recipe": {key: recipe_value(t0, key) for key in _SAME_RECIPE},
         "pooled": confusion_report(pooled, classes),
         "fold_accuracy_mean": statistics.fmean(accs),
         "fold_accuracy_sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,

@@ -29,6 +29,7 @@ from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, rea
                        sha256_file)
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, preprocess, resize_field
+from .recipe import recipe_value
 
 ONNX_OPSET = 17
 PARITY_FIELDS = 16   # fields the ONNX parity check runs on (a refit: training fields)
@@ -220,7 +221,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "weight_decay": cfg.get("weight_decay"), "epochs": cfg.get("epochs"),
             "context_swap": cfg.get("context_swap") or 0.0,
             "ema": cfg.get("ema") or 0.0,
-            "color_jitter": cfg.get("color_jitter", 0.10),
+            "color_jitter": recipe_value(cfg, "color_jitter"),
             "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),

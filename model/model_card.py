@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .recipe import DEFAULT_COLOR_JITTER, recipe_value
+
 CREDIT = ("Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hosseini A., "
           "\"Acute Lymphoblastic Leukemia (ALL) image dataset\", Kaggle 2021, "
           "DOI 10.34740/KAGGLE/DSV/2175623; Ghaderzadeh M. et al., \"A fast and efficient CNN model "
@@ -131,8 +133,8 @@ def render_model_card(meta: dict) -> str:
            if t.get("ema") else "")
         + "augmentation: random resized crops (scale 0.5-1), flips, 90-degree "
         "rotations, "
-        + ("mild " if t.get("color_jitter", 0.10) <= 0.10 else "")
-        + f"brightness/contrast/saturation jitter of ±{t.get('color_jitter', 0.10):g} "
+        + ("mild " if recipe_value(t, "color_jitter") <= DEFAULT_COLOR_JITTER else "")
+        + f"brightness/contrast/saturation jitter of ±{recipe_value(t, 'color_jitter'):g} "
         "(no hue shift: stain colour is signal)"
         + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
            "another smear's background with its cells inpainted away, model/context_swap.py)."

@@ -25,6 +25,7 @@ from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
 from .errors import DataError, DeviceError, ModelError
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
 from .preprocessing import PreprocessConfig, preprocess, resize_field
+from .recipe import DEFAULT_COLOR_JITTER, DEFAULT_WEIGHT_DECAY, RECIPE_OPTIONS, recipe_value
 
 DEFAULT_IMG_SIZE = 160
 STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
@@ -38,7 +39,7 @@ class TrainConfig:
     img_size: int | None = None   # None: the starting model's input size, else 160
     batch_size: int = 32
     lr: float = 2e-3
-    weight_decay: float = 0.05
+    weight_decay: float = DEFAULT_WEIGHT_DECAY
     label_smoothing: float = 0.05
     warmup_epochs: int = 2
     patience: int = 15
@@ -48,7 +49,7 @@ class TrainConfig:
     init: str = "none"
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
-    color_jitter: float = 0.10   # brightness/contrast/saturation jitter amplitude (never hue)
+    color_jitter: float = DEFAULT_COLOR_JITTER
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
@@ -147,14 +148,8 @@ def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: lis
     return train_s, val_s
 
 
-# What a refit must repeat of its validated recipe (model.json "training" keys -> config fields),
-# and the values of keys that cards written before them lack.
-_RECIPE_KEYS = {"img_size": "img_size", "batch_size": "batch_size", "lr": "lr",
-                "weight_decay": "weight_decay", "context_swap": "context_swap", "ema": "ema",
-                "color_jitter": "color_jitter",
-                "epochs_run": "epochs"}
-_RECIPE_DEFAULTS = {"context_swap": 0.0, "ema": 0.0, "weight_decay": TrainConfig.weight_decay,
-                    "color_jitter": TrainConfig.color_jitter}
+# What a refit must repeat of its validated recipe: model.json "training" keys -> config fields.
+_REFIT_REPEATS = {**{key: key for key in RECIPE_OPTIONS}, "epochs_run": "epochs"}
 
 
 def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
@@ -174,10 +169,8 @@ def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
         raise DataError(f"{cfg.refit} stopped after {t.get('epochs_run')} of its {t['epochs']} "
                         "epochs, so it did not run its whole schedule; finish it with --resume "
                         "and export it again.")
-    for key, field_name in _RECIPE_KEYS.items():
-        theirs = t.get(key)
-        if theirs is None:
-            theirs = _RECIPE_DEFAULTS.get(key)
+    for key, field_name in _REFIT_REPEATS.items():
+        theirs = recipe_value(t, key)
         if theirs != getattr(cfg, field_name):
             raise DataError(f"The refit must repeat the recipe of {cfg.refit}, which used "
                             f"{field_name.replace('_', '-')} {theirs}; this run asks for "
@@ -287,12 +280,11 @@ def train(cfg: TrainConfig) -> Path:
         # Fine-tuning keeps the normalisation the starting weights were trained with.
         pre = PreprocessConfig(cfg.img_size, tuple(init_meta["mean"]), tuple(init_meta["std"]))
     # Held at the input size (what the model sees), so camera-size images stay small in memory;
-    # export reuses them for calibration and the context check.
-    val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_s]
-    if cfg.refit:  # no validation: a few training fields serve the ONNX parity check
-        from .export import PARITY_FIELDS
-        val_fields = [resize_field(read_rgb(s.path), pre.input_size)
-                      for s in train_s[:PARITY_FIELDS]]
+    # export reuses them for calibration and the context check. A refit has no validation: a few
+    # training fields serve the ONNX parity check.
+    from .export import PARITY_FIELDS
+    val_fields = [resize_field(read_rgb(s.path), pre.input_size)
+                  for s in (train_s[:PARITY_FIELDS] if cfg.refit else val_s)]
     x_val = preprocess(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
@@ -477,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"input size in pixels (default: the --init model's, else {DEFAULT_IMG_SIZE})")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=float, default=DEFAULT_WEIGHT_DECAY)
     p.add_argument("--patience", type=int, default=15, help="early stopping patience in epochs")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--seed", type=int, default=0, help="training seed (initial weights, batches, augmentation)")
