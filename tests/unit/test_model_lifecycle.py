@@ -274,3 +274,13 @@ def test_out_of_range_training_options_are_usage_errors(option, value, tmp_path,
         train_main([str(tmp_path), "--out", str(tmp_path / "run"), option, value])
     assert exit_info.value.code == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_the_bundled_model_card_is_rendered_from_its_model_json():
+    """The card's text comes from model.json (model/model_card.py); a renderer change must not
+    leave the shipped card saying something else."""
+    from model.model_card import render_model_card
+    from model.modeldir import default_model_dir, read_model_json
+    bundled = default_model_dir()
+    assert (bundled / "MODEL_CARD.md").read_text(encoding="utf-8") == \
+        render_model_card(read_model_json(bundled))
