@@ -2,7 +2,9 @@
 
 Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
 crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
-(Pro fields are pinker), so hue is never shifted.
+(Pro fields are pinker), so hue is never shifted. CutMix (optional) pastes a rectangle of another
+field into each field and mixes the labels by area, so a call has to rest on the cells in view
+rather than on a smear's overall look.
 
 The batch may live on any device (on a GPU the whole training set is kept there and augmented in
 place). Random numbers always come from the CPU generator in the same order, so a seeded CPU run
@@ -97,3 +99,24 @@ def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor,
     out = out.clamp_(0, 1)
     out = (out - mean.to(dev).view(1, 3, 1, 1)) / std.to(dev).view(1, 3, 1, 1)
     return out.contiguous(memory_format=torch.channels_last)
+
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, p: float,
+           g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """With probability p, paste into every field of the batch a rectangle of another field of
+    the batch (in place). Returns (x, the other fields' labels, the share of the area that is
+    still the field's own); the loss is lam * CE(y) + (1 - lam) * CE(y_other). With p = 0 no
+    random numbers are drawn, so runs without CutMix repeat exactly."""
+    if p <= 0 or torch.rand(1, generator=g).item() >= p:
+        return x, y, 1.0
+    n, _, h, w = x.shape
+    lam = torch.rand(1, generator=g).item()  # Beta(1, 1)
+    cut = (1.0 - lam) ** 0.5
+    ch, cw = int(round(h * cut)), int(round(w * cut))
+    cy = int(torch.randint(0, h, (1,), generator=g))
+    cx = int(torch.randint(0, w, (1,), generator=g))
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch - ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw - cw // 2, w)
+    other = torch.randperm(n, generator=g).to(x.device)
+    x[:, :, y0:y1, x0:x1] = x[other, :, y0:y1, x0:x1]
+    return x, y[other], 1.0 - (y1 - y0) * (x1 - x0) / (h * w)

@@ -222,6 +222,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "context_swap": cfg.get("context_swap") or 0.0,
             "ema": cfg.get("ema") or 0.0,
             "color_jitter": recipe_value(cfg, "color_jitter"),
+            "cutmix": recipe_value(cfg, "cutmix"),
             "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),

@@ -137,8 +137,10 @@ def render_model_card(meta: dict) -> str:
         + f"brightness/contrast/saturation jitter of ±{recipe_value(t, 'color_jitter'):g} "
         "(no hue shift: stain colour is signal)"
         + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
-           "another smear's background with its cells inpainted away, model/context_swap.py)."
-           if t.get("context_swap") else "."),
+           "another smear's background with its cells inpainted away, model/context_swap.py)"
+           if t.get("context_swap") else "")
+        + (f"; CutMix on {recipe_value(t, 'cutmix'):.0%} of batches (a rectangle of another field "
+           "pasted in, labels mixed by area)." if recipe_value(t, "cutmix") else "."),
         *([f"- {t['note']}"] if t.get("note") else []),
         f"- Seed {meta['seed']}; "
         + (f"trained with torch {t['torch']} on Python {t['python']}; exported with: "

@@ -50,6 +50,7 @@ class TrainConfig:
     new_head: bool = False
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
     color_jitter: float = DEFAULT_COLOR_JITTER
+    cutmix: float = 0.0          # probability per batch of CutMix (model/augment.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
@@ -216,7 +217,7 @@ def train(cfg: TrainConfig) -> Path:
     import torch.nn.functional as F
 
     from .architecture import build_model, load_init_weights
-    from .augment import AugmentConfig, augment_batch
+    from .augment import AugmentConfig, augment_batch, cutmix
     from .metrics import classification_report, softmax
 
     t_start = time.time()
@@ -347,10 +348,15 @@ def train(cfg: TrainConfig) -> Path:
                                alphas=None if alphas_dev is None else alphas_dev[idx_dev],
                                plates=plates_dev)
             yb = torch.from_numpy(y_train[idx]).to(device)
+            xb, yb_other, lam = cutmix(xb, yb, cfg.cutmix, g)
             for pg in opt.param_groups:
                 pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
+                logits_b = net(xb)
+                loss = F.cross_entropy(logits_b, yb, label_smoothing=cfg.label_smoothing)
+                if lam < 1.0:
+                    loss = lam * loss + (1 - lam) * F.cross_entropy(
+                        logits_b, yb_other, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -490,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="AMOUNT",
                    help="amplitude of the per-field brightness, contrast and saturation jitter "
                         "(0.1: factors 0.9-1.1; hue is never shifted)")
+    p.add_argument("--cutmix", type=_fraction(low_open=False), default=0.0, metavar="P",
+                   help="probability per batch of CutMix: a rectangle of another field pasted into "
+                        "each field, labels mixed by area (0 = off)")
     p.add_argument("--keep", choices=["best", "last"], default="best",
                    help="keep the epoch with the best validation macro-F1 (early stopping), or the "
                         "last epoch of a fixed schedule (what a --refit repeats)")

@@ -74,7 +74,8 @@ def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
                                              (["--epochs", "2"], "epochs 1"),
                                              (["--context-swap", "0.5"], "context-swap 0.0"),
                                              (["--weight-decay", "0.1"], "weight-decay 0.05"),
-                                             (["--color-jitter", "0.25"], "color-jitter 0.1")])
+                                             (["--color-jitter", "0.25"], "color-jitter 0.1"),
+                                             (["--cutmix", "0.5"], "cutmix 0.0")])
 def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
         recipe, tiny_dataset, tmp_path, capsys, change, message):
     from model.train import main as train_main
