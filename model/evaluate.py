@@ -16,18 +16,31 @@ from .modeldir import atomic_write_json
 from .preprocessing import resize_field
 
 
-def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256) -> dict:
-    """Metrics of ``engine`` on ``data_dir`` (every file counts, duplicates included)."""
+def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
+                    context_check: bool = False) -> dict:
+    """Metrics of ``engine`` on ``data_dir`` (every file counts, duplicates included). With
+    ``context_check`` the report also says how many calls change when each field's background
+    is swapped for another class's (model/context_check.py)."""
     samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
-    y, probs = [], []
+    size = engine.preprocess_config.input_size
+    y, probs, kept = [], [], []
     for i in range(0, len(samples), chunk):  # bounded memory on large folders
         part = samples[i:i + chunk]
-        probs.append(engine.predict([read_rgb(s.path) for s in part]).probabilities)
+        # Resized here exactly as predict() would, so each file is decoded once and the
+        # context check can keep the fields at the model's input size.
+        fields = [resize_field(read_rgb(s.path), size) for s in part]
+        probs.append(engine.predict(fields).probabilities)
         y += [engine.classes.index(s.class_id) for s in part]
+        if context_check:
+            kept += fields
     report = classification_report(np.array(y), np.concatenate(probs), engine.classes)
     report["model"] = {k: engine.info[k] for k in ("name", "version", "sha256")}
     report["device"] = engine.device_label
     report["data_dir"] = str(data_dir)
+    if context_check:
+        from .context_check import context_check as check
+        report["context_check"] = check(lambda batch: engine.predict(batch).probabilities.argmax(1),
+                                        size, kept, np.array(y))
     return report
 
 
@@ -45,18 +58,6 @@ def format_report(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def context_check_folder(engine: InferenceEngine, data_dir: Path) -> dict:
-    """``context_check`` on every file of a labelled folder (the fields are held at the
-    model's input size, so memory stays small)."""
-    from .context_check import context_check
-    samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
-    size = engine.preprocess_config.input_size
-    images = [resize_field(read_rgb(s.path), size) for s in samples]  # camera-size images stay small
-    y = np.array([engine.classes.index(s.class_id) for s in samples])
-    return context_check(lambda batch: engine.predict(batch).probabilities.argmax(1),
-                         size, images, y)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="labapp-eval", description=(
         "Evaluate the classifier on a folder with one sub-folder per class "
@@ -71,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         engine = InferenceEngine(args.model, device=args.device)
-        rep = evaluate_folder(engine, Path(args.data_dir))
-        if args.context_check:
-            rep["context_check"] = context_check_folder(engine, Path(args.data_dir))
+        rep = evaluate_folder(engine, Path(args.data_dir), context_check=args.context_check)
     except ModelError as exc:
         print(f"labapp-eval: {exc}", file=sys.stderr)
         return 1
