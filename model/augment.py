@@ -2,7 +2,8 @@
 
 Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
 crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
-(Pro fields are pinker), so hue is never shifted. CutMix (optional) pastes a rectangle of another
+(Pro fields are pinker), so hue is never shifted; an optional stain jitter varies the amount of
+each stain, the way one smear takes the stain a little differently from the next. CutMix (optional) pastes a rectangle of another
 field into each field and mixes the labels by area, so a call has to rest on the cells in view
 rather than on a smear's overall look.
 
@@ -28,6 +29,8 @@ class AugmentConfig:
     saturation: float = 0.10
     # Probability that a field's background is swapped for another smear's (context_swap.py).
     context_swap: float = 0.0
+    # Amplitude of the per-field stain jitter in optical-density space (0 = off).
+    stain: float = 0.0
 
 
 def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[int, int, int, int]:
@@ -44,6 +47,32 @@ def _crop_box(h: int, w: int, cfg: AugmentConfig, g: torch.Generator) -> tuple[i
             x = int(torch.randint(0, w - cw + 1, (1,), generator=g))
             return y, x, ch, cw
     return 0, 0, h, w
+
+
+# Colour deconvolution (Ruifrok and Johnston, the matrix scikit-image calls rgb_from_hed): rows
+# are the optical-density colours of the purple-blue nuclear stain, the pink counterstain and
+# a residual. Romanowsky smear stains split along the same two axes closely enough to vary
+# each stain's amount apart from the other.
+_RGB_FROM_STAINS = torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_RGB_FROM_STAINS = _RGB_FROM_STAINS / _RGB_FROM_STAINS.norm(dim=1, keepdim=True)
+_STAINS_FROM_RGB = torch.linalg.inv(_RGB_FROM_STAINS)
+
+
+def stain_jitter(x: torch.Tensor, sigma: float, g: torch.Generator) -> torch.Tensor:
+    """Per field, scale each stain's amount by U(1-sigma, 1+sigma) and shift it by
+    U(-sigma, sigma) (Tellez et al. 2018): one smear stained a little darker, bluer or pinker
+    than another. x: float NCHW in [0, 1]; returns a new tensor, same range. sigma = 0 draws
+    no random numbers."""
+    if sigma <= 0:
+        return x
+    n, dev = x.shape[0], x.device
+    scale = (1 + (torch.rand(n, 1, 3, generator=g) * 2 - 1) * sigma).to(dev)
+    shift = ((torch.rand(n, 1, 3, generator=g) * 2 - 1) * sigma).to(dev)
+    od = -torch.log(x.clamp(min=1 / 255)).permute(0, 2, 3, 1).reshape(n, -1, 3)
+    stains = od @ _STAINS_FROM_RGB.to(dev)
+    od = (stains * scale + shift) @ _RGB_FROM_STAINS.to(dev)
+    out = torch.exp(-od).clamp_(0, 1)
+    return out.reshape(n, x.shape[2], x.shape[3], 3).permute(0, 3, 1, 2)
 
 
 def _swap_context(x: torch.Tensor, alphas: torch.Tensor, plates: torch.Tensor, p: float,
@@ -88,6 +117,7 @@ def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor,
         if sel.any():
             sel = sel.to(dev)
             out[sel] = torch.rot90(out[sel], r, dims=(2, 3))
+    out = stain_jitter(out, cfg.stain, g)
     # Mild brightness / contrast / saturation jitter, per image.
     def factor(amount: float) -> torch.Tensor:
         return (1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * amount).to(dev)

@@ -223,6 +223,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             "ema": cfg.get("ema") or 0.0,
             "color_jitter": recipe_value(cfg, "color_jitter"),
             "cutmix": recipe_value(cfg, "cutmix"),
+            "stain_jitter": recipe_value(cfg, "stain_jitter"),
             "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),

@@ -139,6 +139,8 @@ def render_model_card(meta: dict) -> str:
         + (f"; context swap with probability {t['context_swap']:g} (a field's stained cells pasted on "
            "another smear's background with its cells inpainted away, model/context_swap.py)"
            if t.get("context_swap") else "")
+        + (f"; stain jitter of ±{recipe_value(t, 'stain_jitter'):g} in optical density (each "
+           "stain's amount scaled and shifted per field)" if recipe_value(t, "stain_jitter") else "")
         + (f"; CutMix on {recipe_value(t, 'cutmix'):.0%} of batches (a rectangle of another field "
            "pasted in, labels mixed by area)." if recipe_value(t, "cutmix") else "."),
         *([f"- {t['note']}"] if t.get("note") else []),

@@ -51,6 +51,7 @@ class TrainConfig:
     context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
     color_jitter: float = DEFAULT_COLOR_JITTER
     cutmix: float = 0.0          # probability per batch of CutMix (model/augment.py)
+    stain_jitter: float = 0.0    # amplitude of the per-field stain jitter (model/augment.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
@@ -307,7 +308,8 @@ def train(cfg: TrainConfig) -> Path:
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
     aug = AugmentConfig(context_swap=cfg.context_swap, brightness=cfg.color_jitter,
-                        contrast=cfg.color_jitter, saturation=cfg.color_jitter)
+                        contrast=cfg.color_jitter, saturation=cfg.color_jitter,
+                        stain=cfg.stain_jitter)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
     x_store_dev = torch.from_numpy(x_store).to(device)
@@ -496,6 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="AMOUNT",
                    help="amplitude of the per-field brightness, contrast and saturation jitter "
                         "(0.1: factors 0.9-1.1; hue is never shifted)")
+    p.add_argument("--stain-jitter", type=_fraction(low_open=False), default=0.0, metavar="SIGMA",
+                   help="per-field jitter of each stain's amount in optical-density space "
+                        "(0.05: scaled by 0.95-1.05 and shifted by +-0.05; 0 = off)")
     p.add_argument("--cutmix", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability per batch of CutMix: a rectangle of another field pasted into "
                         "each field, labels mixed by area (0 = off)")
