@@ -3,9 +3,9 @@
 Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
 crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
 (Pro fields are pinker), so hue is never shifted; an optional stain jitter varies the amount of
-each stain, the way one smear takes the stain a little differently from the next. CutMix (optional) pastes a rectangle of another
-field into each field and mixes the labels by area, so a call has to rest on the cells in view
-rather than on a smear's overall look.
+each stain, the way one smear takes the stain a little differently from the next. Optional
+CutMix pastes a rectangle of another field into each field and mixes the labels by area, so a
+call has to rest on the cells in view rather than on a smear's overall look.
 
 The batch may live on any device (on a GPU the whole training set is kept there and augmented in
 place). Random numbers always come from the CPU generator in the same order, so a seeded CPU run
