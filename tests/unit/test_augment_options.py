@@ -4,6 +4,7 @@ numbers as before the options existed."""
 
 import json
 
+import pytest
 import torch
 
 from model.augment import AugmentConfig, augment_batch, cutmix, stain_jitter
@@ -42,17 +43,6 @@ def test_cutmix_off_leaves_the_batch_and_the_random_stream_untouched():
     assert torch.equal(torch.rand(4, generator=g1), torch.rand(4, generator=g2))
 
 
-def test_a_cutmix_run_records_the_option_in_its_card(tiny_dataset, tmp_path):
-    from model.train import main as train_main
-    out = tmp_path / "cutmix"
-    assert train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "32",
-                       "--batch-size", "8", "--device", "cpu", "--threads", "1",
-                       "--cutmix", "0.5"]) == 0
-    meta = json.loads((out / "model" / "model.json").read_text())
-    assert meta["training"]["cutmix"] == 0.5
-    assert "CutMix on 50% of batches" in (out / "model" / "MODEL_CARD.md").read_text()
-
-
 def _real_fields(real_images):
     """One field of each class, uint8 NHWC."""
     from model.data import read_rgb
@@ -80,12 +70,15 @@ def test_stain_jitter_off_draws_nothing_and_augmentation_repeats(real_images):
     assert not torch.equal(a, c)
 
 
-def test_a_stain_jitter_run_records_the_option_in_its_card(tiny_dataset, tmp_path):
+@pytest.mark.parametrize("option, key, card_words", [
+    (["--cutmix", "0.5"], "cutmix", "CutMix on 50% of batches"),
+    (["--stain-jitter", "0.05"], "stain_jitter", "stain jitter of ±0.05")])
+def test_a_run_records_its_augmentation_option_in_the_card(tiny_dataset, tmp_path, option, key,
+                                                           card_words):
     from model.train import main as train_main
-    out = tmp_path / "stain"
+    out = tmp_path / key
     assert train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "32",
-                       "--batch-size", "8", "--device", "cpu", "--threads", "1",
-                       "--stain-jitter", "0.05"]) == 0
+                       "--batch-size", "8", "--device", "cpu", "--threads", "1", *option]) == 0
     meta = json.loads((out / "model" / "model.json").read_text())
-    assert meta["training"]["stain_jitter"] == 0.05
-    assert "stain jitter of ±0.05" in (out / "model" / "MODEL_CARD.md").read_text()
+    assert meta["training"][key] == float(option[1])
+    assert card_words in (out / "model" / "MODEL_CARD.md").read_text()
