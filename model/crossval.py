@@ -13,6 +13,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .data import recorded_data_hashes
 from .errors import DataError, ModelError
 from .metrics import confusion_report
@@ -61,14 +63,10 @@ def pool_folds(model_dirs: list[Path]) -> dict:
         folds[i] = (where, meta)
     missing = sorted(set(range(1, k + 1)) - set(folds))
     classes = first["classes"]
-    n_cls = len(classes)
-    pooled = [[0] * n_cls for _ in range(n_cls)]
+    pooled = np.sum([meta["metrics"]["confusion_matrix"] for _, meta in folds.values()], axis=0)
     per_fold = []
     for i, (where, meta) in sorted(folds.items()):
         m = meta["metrics"]
-        for r, row in enumerate(m["confusion_matrix"]):
-            for c, v in enumerate(row):
-                pooled[r][c] += int(v)
         per_fold.append({"fold": i, "model": str(where), "n": m["n"],
                          "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                          "ece_after_calibration": m.get("ece_after_calibration", m.get("ece")),

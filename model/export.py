@@ -29,7 +29,7 @@ from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, rea
                        sha256_file)
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, preprocess, resize_field
-from .recipe import recipe_value
+from .recipe import RECIPE_OPTIONS, recipe_value
 
 ONNX_OPSET = 17
 PARITY_FIELDS = 16   # fields the ONNX parity check runs on (a refit: training fields)
@@ -216,14 +216,10 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
         "training": {
             "command": cfg.get("command", ""), "device": run.get("device"),
             "minutes": round(run.get("seconds", 0) / 60, 1), "epochs_run": len(run["history"]),
-            "best_epoch": best.get("epoch"), "img_size": pre.input_size,
-            "batch_size": cfg.get("batch_size"), "lr": cfg.get("lr"), "init": cfg.get("init"),
-            "weight_decay": cfg.get("weight_decay"), "epochs": cfg.get("epochs"),
-            "context_swap": cfg.get("context_swap") or 0.0,
-            "ema": cfg.get("ema") or 0.0,
-            "color_jitter": recipe_value(cfg, "color_jitter"),
-            "cutmix": recipe_value(cfg, "cutmix"),
-            "stain_jitter": recipe_value(cfg, "stain_jitter"),
+            "best_epoch": best.get("epoch"),
+            # Every recipe option (model/recipe.py), its default where the run predates it.
+            **{key: recipe_value(cfg, key) for key in RECIPE_OPTIONS},
+            "img_size": pre.input_size, "init": cfg.get("init"), "epochs": cfg.get("epochs"),
             "keep": cfg.get("keep", "best"), "refit": refit,
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),
