@@ -221,6 +221,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
             **{key: recipe_value(cfg, key) for key in RECIPE_OPTIONS},
             "img_size": pre.input_size, "init": cfg.get("init"), "epochs": cfg.get("epochs"),
             "keep": cfg.get("keep", "best"), "refit": refit,
+            "distill_teachers": run.get("distill_teachers", []),
             "note": cfg.get("note") or "",
             "data": run["data"], "split": run["split"], "platform": run.get("platform"),
             "python": run.get("python"), "torch": run.get("torch"),

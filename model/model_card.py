@@ -11,6 +11,13 @@ CREDIT = ("Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hossei
           "Int J Intell Syst 37 (2022) 5113-5133, DOI 10.1002/int.22753.")
 
 
+def _teachers(t: dict) -> str:
+    teachers = t.get("distill_teachers") or []
+    names = ", ".join(f"{c['name']} {c['version']} in {c['dir']}" for c in teachers)
+    return f"{len(teachers)} teacher model{'s' if len(teachers) != 1 else ''}" + (
+        f" ({names})" if names else "")
+
+
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
@@ -142,7 +149,10 @@ def render_model_card(meta: dict) -> str:
         + (f"; stain jitter of ±{recipe_value(t, 'stain_jitter'):g} in optical density (each "
            "stain's amount scaled and shifted per field)" if recipe_value(t, "stain_jitter") else "")
         + (f"; CutMix on {recipe_value(t, 'cutmix'):.0%} of batches (a rectangle of another field "
-           "pasted in, labels mixed by area)." if recipe_value(t, "cutmix") else "."),
+           "pasted in, labels mixed by area)" if recipe_value(t, "cutmix") else "")
+        + (f"; distilled from {_teachers(t)}: {recipe_value(t, 'distill_weight'):.0%} of the loss "
+           f"follows their averaged probabilities at temperature "
+           f"{recipe_value(t, 'distill_temperature'):g}." if recipe_value(t, "distill_weight") else "."),
         *([f"- {t['note']}"] if t.get("note") else []),
         f"- Seed {meta['seed']}; "
         + (f"trained with torch {t['torch']} on Python {t['python']}; exported with: "

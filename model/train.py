@@ -31,6 +31,23 @@ DEFAULT_IMG_SIZE = 160
 STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
 
 
+def _resolve_distill(cfg) -> None:
+    """Fill in the distillation weight and temperature: the defaults with --distill, 0 (off)
+    without, so model.json states what the run did."""
+    from .distill import DEFAULT_DISTILL_TEMPERATURE, DEFAULT_DISTILL_WEIGHT
+    if not cfg.distill:
+        if cfg.distill_weight or cfg.distill_temperature:
+            raise DataError("--distill-weight and --distill-temperature need --distill MODEL_DIR.")
+        cfg.distill_weight, cfg.distill_temperature = 0.0, 0.0
+        return
+    if cfg.distill_weight is None:
+        cfg.distill_weight = DEFAULT_DISTILL_WEIGHT
+    if cfg.distill_temperature is None:
+        cfg.distill_temperature = DEFAULT_DISTILL_TEMPERATURE
+    if cfg.distill_temperature <= 0:
+        raise DataError("--distill-temperature must be above 0 (2 is usual).")
+
+
 @dataclass
 class TrainConfig:
     data_dirs: list[str]
@@ -53,6 +70,9 @@ class TrainConfig:
     cutmix: float = 0.0          # probability per batch of CutMix (model/augment.py)
     stain_jitter: float = 0.0    # amplitude of the per-field stain jitter (model/augment.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
+    distill: list[str] = field(default_factory=list)  # teacher model dirs (model/distill.py)
+    distill_weight: float | None = None       # None: the default with --distill, 0 without
+    distill_temperature: float | None = None  # None: the default with --distill, 0 without
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
     split: str = ""              # a split.json to reproduce instead of drawing blocks
@@ -68,6 +88,9 @@ class TrainConfig:
     note: str = ""               # free text for the model card (e.g. an earlier training stage)
     command: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _resolve_distill(self)
 
 
 def pick_device(requested: str):
@@ -290,6 +313,14 @@ def train(cfg: TrainConfig) -> Path:
     x_val = preprocess(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
+    teachers = None
+    if cfg.distill:
+        from .distill import load_teachers, soft_cross_entropy
+        teachers = load_teachers(cfg.distill, classes, cfg.img_size, pre.mean, pre.std,
+                                 [s.rel for s in val_s], device, cfg.distill_temperature)
+        log(f"distilling from {len(teachers.nets)} teachers "
+            f"(weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
+
     net = build_model(len(classes))
     if init_classes is not None or cfg.init not in ("none", ""):
         skipped = load_init_weights(net, Path(cfg.init), new_head=cfg.new_head)
@@ -359,6 +390,10 @@ def train(cfg: TrainConfig) -> Path:
                 if lam < 1.0:
                     loss = lam * loss + (1 - lam) * F.cross_entropy(
                         logits_b, yb_other, label_smoothing=cfg.label_smoothing)
+                if teachers is not None:
+                    # The teachers see the same augmented (and CutMixed) fields as the student.
+                    soft = soft_cross_entropy(logits_b, teachers.probabilities(xb), cfg.distill_temperature)
+                    loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -417,6 +452,7 @@ def train(cfg: TrainConfig) -> Path:
         },
         "split": {k: v for k, v in split.items() if k not in ("train", "val")},
         "refit_recipe": str(cfg.refit) if cfg.refit else None,
+        "distill_teachers": teachers.cards if teachers is not None else [],
         "platform": platform.platform(), "python": platform.python_version(),
     }
     atomic_write_json(out / "run.json", run)
@@ -504,6 +540,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutmix", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability per batch of CutMix: a rectangle of another field pasted into "
                         "each field, labels mixed by area (0 = off)")
+    p.add_argument("--distill", nargs="+", default=[], metavar="MODEL_DIR",
+                   help="also learn the averaged probabilities of these finished model dirs "
+                        "(teachers: same classes and input size, none trained on this run's "
+                        "validation images)")
+    p.add_argument("--distill-weight", type=_fraction(low_open=False), default=None, metavar="W",
+                   help="share of the loss that follows the teachers (default 0.7 with --distill)")
+    p.add_argument("--distill-temperature", type=float, default=None, metavar="TAU",
+                   help="softening of teacher and student probabilities (default 2 with --distill)")
     p.add_argument("--keep", choices=["best", "last"], default="best",
                    help="keep the epoch with the best validation macro-F1 (early stopping), or the "
                         "last epoch of a fixed schedule (what a --refit repeats)")
@@ -530,14 +574,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = TrainConfig(**vars(args))
-    cfg.command = "labapp-train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
         import torch  # noqa: F401
     except ImportError:
         print("labapp-train needs torch and torchvision: pip install '.[train]'", file=sys.stderr)
         return 2
     try:
+        cfg = TrainConfig(**vars(args))
+        cfg.command = "labapp-train " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         train(cfg)
     except ModelError as exc:
         print(f"labapp-train: {exc}", file=sys.stderr)
