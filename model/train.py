@@ -318,7 +318,7 @@ def train(cfg: TrainConfig) -> Path:
         from .distill import load_teachers, soft_cross_entropy
         teachers = load_teachers(cfg.distill, classes, cfg.img_size, pre.mean, pre.std,
                                  [s.rel for s in val_s], device, cfg.distill_temperature)
-        log(f"distilling from {len(teachers.nets)} teachers "
+        log(f"distilling from {len(teachers.nets)} teacher{'s' if len(teachers.nets) > 1 else ''} "
             f"(weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
 
     net = build_model(len(classes))
