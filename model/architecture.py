@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.models import MobileNetV2
 
 from .errors import ModelLoadError
+from .modeldir import WEIGHTS, verify_file
 
 ARCH_NAME = "mobilenet_v2"
 
@@ -39,6 +40,19 @@ class LogitsFeaturesCam(nn.Module):
         logits = self.linear(pooled)
         cam = torch.einsum("kc,nchw->nkhw", self.linear.weight, feats)
         return logits, feats, cam
+
+
+def load_model_dir_net(model_dir: Path, meta: dict) -> MobileNetV2:
+    """The network of a model dir (on the CPU, train mode), its weights.pt checked first against
+    the sha256 in model.json ``meta``: what inference and distillation teachers run."""
+    path = verify_file(model_dir, WEIGHTS, meta["sha256"])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net = build_model(len(meta["classes"]))
+        net.load_state_dict(state)
+    except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"The weights in {path} do not fit this model: {exc}") from exc
+    return net
 
 
 def _state_dict_from_file(path: Path) -> dict:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
-from .modeldir import WEIGHTS, read_model_json, verify_file
+from .modeldir import read_model_json
 
 DEFAULT_DISTILL_WEIGHT = 0.7
 DEFAULT_DISTILL_TEMPERATURE = 2.0
@@ -64,7 +64,7 @@ def load_teachers(dirs: list[str], classes: tuple[str, ...], img_size: int, mean
     trained on any of this run's validation images (a refit, with no validation, takes any)."""
     import torch
 
-    from .architecture import build_model
+    from .architecture import load_model_dir_net
 
     nets, to_teacher, cards = [], [], []
     mean_s = torch.tensor(mean, device=device).view(1, 3, 1, 1)
@@ -84,14 +84,7 @@ def load_teachers(dirs: list[str], classes: tuple[str, ...], img_size: int, mean
                                 f"images (first: {sorted(seen)[0]}), so the validation figures would "
                                 "be inflated. Use teachers trained without this run's validation "
                                 "blocks (the same --split-seed and --fold).")
-        path = verify_file(d, WEIGHTS, meta["sha256"])
-        net = build_model(len(classes))
-        try:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise DataError(f"The teacher weights {path} do not fit a MobileNetV2 of "
-                            f"{len(classes)} classes: {exc}") from exc
-        net = net.eval().to(device).to(memory_format=torch.channels_last)
+        net = load_model_dir_net(d, meta).eval().to(device).to(memory_format=torch.channels_last)
         net.requires_grad_(False)
         mean_t = torch.tensor(meta["mean"], device=device).view(1, 3, 1, 1)
         std_t = torch.tensor(meta["std"], device=device).view(1, 3, 1, 1)

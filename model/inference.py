@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import BackendMissingError, DeviceError, ModelLoadError
 from .metrics import softmax
-from .modeldir import ONNX, WEIGHTS, default_model_dir, read_model_json, verify_file
+from .modeldir import ONNX, default_model_dir, read_model_json, verify_file
 from .preprocessing import PreprocessConfig, preprocess
 
 
@@ -113,7 +113,7 @@ class InferenceEngine:
             import torch
         except ImportError:
             raise BackendMissingError("torch is not installed; the torch backend is unavailable.") from None
-        from .architecture import LogitsFeaturesCam, build_model
+        from .architecture import LogitsFeaturesCam, load_model_dir_net
         if device == "cpu":
             dev = torch.device("cpu")
         elif torch.cuda.is_available():
@@ -123,13 +123,7 @@ class InferenceEngine:
                               "(check the NVIDIA driver). Use --device cpu.")
         else:
             dev = torch.device("cpu")
-        path = verify_file(self.model_dir, WEIGHTS, self.meta["sha256"])
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            net = build_model(len(self.classes))
-            net.load_state_dict(state)
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
-            raise ModelLoadError(f"The weights in {path} do not fit this model: {exc}") from exc
+        net = load_model_dir_net(self.model_dir, self.meta)
         if dev.type == "cuda":
             # Full fp32 convolutions: the GPU must make the same calls as the CPU build.
             torch.backends.cudnn.allow_tf32 = False
