@@ -365,6 +365,9 @@ def train(cfg: TrainConfig) -> Path:
         if ema is not None and "ema" in ck:
             ema.load_state_dict(ck["ema"])
         log(f"resumed after epoch {state['epoch']}")
+    # Wall-clock time of the whole run, across interrupted processes, for the model card.
+    # Checkpoints from before this was recorded know only their epochs' own times.
+    seconds_before = state.get("seconds", sum(r.get("seconds", 0.0) for r in state["history"]))
 
     bad_epochs = 0 if state["best"] is None else state["epoch"] - state["best"]["epoch"]
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -421,6 +424,7 @@ def train(cfg: TrainConfig) -> Path:
         else:
             bad_epochs += 1
         state["epoch"] = epoch
+        state["seconds"] = seconds_before + time.time() - t_start
         ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
                 "state": state}
         if ema is not None:
@@ -442,7 +446,7 @@ def train(cfg: TrainConfig) -> Path:
         "classes": list(classes), "preprocess": pre.to_json(), "history": state["history"],
         "best": state["best"], "device": str(device) if device.type == "cpu" else
         f"cuda ({torch.cuda.get_device_name(0)}), bf16 autocast, augmentation on the GPU",
-        "seconds": time.time() - t_start, "torch": torch.__version__,
+        "seconds": seconds_before + time.time() - t_start, "torch": torch.__version__,
         "data": {
             "dirs": [str(Path(d).resolve().name) for d in cfg.data_dirs],
             "counts": {c: {"train": sum(s.class_id == c for s in train_s),

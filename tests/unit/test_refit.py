@@ -145,9 +145,15 @@ def test_a_refit_cut_short_by_its_time_budget_is_not_exported_until_resumed(
     assert train_main(args + ["--max-minutes", "0.000001"]) == 1
     assert "--resume" in capsys.readouterr().err
     assert not (tmp_path / "refit" / "model").exists()
+    import torch
+    first_part = torch.load(tmp_path / "refit" / "checkpoint_last.pt",
+                            weights_only=False)["state"]["seconds"]
     assert train_main(args + ["--resume"]) == 0
     meta = json.loads((tmp_path / "refit" / "model" / "model.json").read_text())
     assert meta["training"]["epochs_run"] == 2
+    # The card's training time covers both processes, not only the one that finished.
+    run = json.loads((tmp_path / "refit" / "run.json").read_text())
+    assert run["seconds"] >= first_part + run["history"][-1]["seconds"]
 
 
 def test_a_refit_accepts_a_recipe_re_exported_against_pixel_identical_files(
