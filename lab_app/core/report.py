@@ -50,6 +50,7 @@ from .atomic import atomic_write_bytes
 from .case_models import ACCEPTED, OVERRIDDEN, Case, CaseImage
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError
+from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
 from .report_text import para_text, register_fonts, visual
 from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
@@ -153,7 +154,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     footer = _Footer(
         software=f"{SOFTWARE_NAME} {__version__}",
         model=_model_line(case.images),
-        metrics=_metrics_line(model_metrics),
+        metrics=model_metrics_line(model_metrics),
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
         running=_running_header(case), font=regular, bold=bold)
     buf = io.BytesIO()
@@ -581,28 +582,6 @@ def _model_line(images: list[CaseImage]) -> str:
     if len(models) > 1:
         line += f" and {len(models) - 1} other model(s) in this case"
     return line
-
-
-def _metrics_line(metrics: Mapping[str, Any] | None) -> str:
-    if not metrics:
-        return "validation metrics not provided"
-    parts = []
-    for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)):
-            parts.append(f"{label} {value:.1%}" if value <= 1 else f"{label} {value}")
-    n = metrics.get("n")
-    if isinstance(n, int):
-        parts.append(f"n={n}")
-    if not parts:
-        return "validation metrics not provided"
-    recipe = metrics.get("recipe")   # a refit's card: {"name", "version", ...}
-    if isinstance(recipe, Mapping):
-        recipe = f"{recipe.get('name', '')} {recipe.get('version', '')}".strip()
-    if recipe:
-        return (f"validation of its recipe run {recipe} (the model is a refit on all images): "
-                + ", ".join(parts))
-    return "validation " + ", ".join(parts)
 
 
 def _running_header(case: Case) -> str:

@@ -8,6 +8,7 @@ and ``labapp --screenshot`` uses :class:`QuietDialogs`, which never blocks.
 from __future__ import annotations
 
 import logging
+from html import escape as html_escape
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QTabWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from lab_app import RESEARCH_USE_ONLY, __version__
+from lab_app.core.model_figures import model_metrics_line
 from lab_app.core.settings import DEVICES, PAGE_SIZES, Settings
 
 from .theme import CLASS_IDS, RUO_COLOUR, class_label
@@ -456,14 +458,13 @@ class AboutDialog(QDialog):
             "reviewed by a qualified person.</p>")
         head.setObjectName("aboutHeader")
         head.setWordWrap(True)
-        metrics = info.metrics or {}
-        mtext = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in metrics.items()
-                          if isinstance(v, (int, float)) and k != "n")
+        # The report's wording: a refit's figures are its recipe run's, and it says so.
+        mtext = model_metrics_line(info.metrics) if info.metrics else ""
         model = QLabel(
             f"<b>Model:</b> {info.model_name or 'not loaded'} {info.model_version}<br>"
             f"<b>SHA-256:</b> {info.model_sha256[:16]}{'…' if info.model_sha256 else ''}<br>"
             f"<b>Device:</b> {info.device or 'not loaded'}<br>"
-            + (f"<b>Validation:</b> {mtext}<br>" if mtext else "")
+            + (f"<b>Figures:</b> {html_escape(mtext)}<br>" if mtext else "")
             + (f"<b>Folder:</b> {info.model_dir}" if info.model_dir else ""))
         model.setWordWrap(True)
         model.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QTextBrowser
 
 from lab_app import RESEARCH_USE_ONLY
 from lab_app.core.settings import load_settings
-from lab_app.gui.dialogs import AboutDialog, OpenCaseDialog
+from lab_app.gui.dialogs import AboutDialog, AboutInfo, OpenCaseDialog
 from lab_app.gui.theme import INVALID_STYLE
 
 
@@ -196,6 +196,19 @@ def test_about_shows_the_model_card_and_research_use_statement(make_window, qtbo
     assert card is not None and card.toPlainText().strip()
     assert info.card_markdown == Path(win.engine.model_dir, "MODEL_CARD.md").read_text(encoding="utf-8")
     assert RESEARCH_USE_ONLY in win.toolbar.findChild(QLabel, "ruoLabel").text()
+
+
+def test_about_says_whose_figures_a_refit_quotes(qtbot):
+    """A refit has no held-out figures of its own: the dialog quotes its recipe run's, as the
+    PDF report does, instead of calling them the model's validation."""
+    metrics = {"accuracy": 0.9726, "macro_f1": 0.9721, "n": 511, "ece": 0.016,
+               "recipe": {"name": "mobilenetv2-all", "version": "recipe-plain-s1"}}
+    dlg = AboutDialog(None, AboutInfo(model_name="mobilenetv2-all", model_version="2.2.0",
+                                      metrics=metrics))
+    qtbot.addWidget(dlg)
+    text = " ".join(label.text() for label in dlg.findChildren(QLabel))
+    assert "recipe run mobilenetv2-all recipe-plain-s1 (the model is a refit on all images)" in text
+    assert "accuracy 97.3%" in text and "n=511" in text
 
 
 def test_preferences_and_sign_off_dialogs(qtbot):
