@@ -66,21 +66,18 @@ def train_drop(argv: list[str]) -> int:
     return train.main(argv)
 
 
-def _is_patient(rel: str) -> bool:
-    """Every third Pre-B file of 001-028: the unseen patient (docs/model-development.md)."""
-    number = int(rel[-7:-4])
-    return rel.startswith("Pre/") and number <= 28 and number % 3 == 1
-
-
 def evaluate(prefix: str, cells_prefix: str | None, cells_dir: Path | None) -> None:
+    from context_diagnosis import PATIENT  # the unseen patient's file numbers, kept there
+
     from model.context_swap import cell_mask, paste, soft_alpha
     from model.data import read_rgb
     from model.inference import InferenceEngine
+    patient_files = {f"Pre/WBC-Malignant-Pre-{n:03d}.jpg" for n in PATIENT}
     for fold in FOLDS:
         val = json.loads(Path(f"{prefix}-f{fold}/split.json").read_text())["val"]
         engine = InferenceEngine(f"{prefix}-f{fold}/model", device="cpu")
         y = np.array([engine.classes.index(rel.split("/")[0]) for rel in val])
-        patient = np.array([_is_patient(rel) for rel in val])
+        patient = np.array([rel in patient_files for rel in val])
         fields = [read_rgb(DATA / "Original" / rel) for rel in val]
         on_white = [paste(f, soft_alpha(cell_mask(f)), np.full_like(f, 255)) for f in fields]
         p_field = engine.predict(fields).probabilities

@@ -8,8 +8,8 @@ and ``labapp --screenshot`` uses :class:`QuietDialogs`, which never blocks.
 from __future__ import annotations
 
 import logging
-from html import escape as html_escape
 from dataclasses import dataclass, replace
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
