@@ -13,7 +13,7 @@ from .errors import ModelError
 from .inference import InferenceEngine
 from .metrics import classification_report
 from .modeldir import atomic_write_json
-from .preprocessing import resize_field
+from .preprocessing import model_field, preprocess_fields
 
 
 def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
@@ -22,14 +22,15 @@ def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
     ``context_check`` the report also says how many calls change when each field's background
     is swapped for another class's (model/context_check.py)."""
     samples = scan_folder_dataset(Path(data_dir), tuple(engine.classes))
-    size = engine.preprocess_config.input_size
+    pre = engine.preprocess_config
+    size = pre.input_size
     y, probs, kept = [], [], []
     for i in range(0, len(samples), chunk):  # bounded memory on large folders
         part = samples[i:i + chunk]
-        # Resized here exactly as predict() would, so each file is decoded once and the
+        # Prepared here exactly as predict() would, so each file is decoded once and the
         # context check can keep the fields at the model's input size.
-        fields = [resize_field(read_rgb(s.path), size) for s in part]
-        probs.append(engine.predict(fields).probabilities)
+        fields = [model_field(read_rgb(s.path), pre) for s in part]
+        probs.append(engine.run_preprocessed(preprocess_fields(fields, pre)).probabilities)
         y += [engine.classes.index(s.class_id) for s in part]
         if context_check:
             kept += fields
@@ -39,7 +40,8 @@ def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
     report["data_dir"] = str(data_dir)
     if context_check:
         from .context_check import context_check as check
-        report["context_check"] = check(lambda batch: engine.predict(batch).probabilities.argmax(1),
+        report["context_check"] = check(
+            lambda batch: engine.run_preprocessed(preprocess_fields(batch, pre)).probabilities.argmax(1),
                                         size, kept, np.array(y))
     return report
 

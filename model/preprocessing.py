@@ -2,14 +2,24 @@
 
 Pure numpy + OpenCV so that the clinic build (ONNX Runtime, no torch) runs exactly the same
 transform as training did. A model dir's ``model.json`` stores the config it was trained with.
+
+A field goes through two steps:
+1. colour constancy (``balance_field``, model/white_balance.py): each channel scaled so that the
+   field's own unstained background lands on the training data's background colour. Applied at
+   full resolution, before segmentation, the scope check and the model see the field. Model
+   dirs without a ``white_balance`` entry (before 2.3.0) skip it and keep their behaviour;
+2. the whole field resized to the input size and standardised (``preprocess``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from . import white_balance
+from .white_balance import WhiteBalance
 
 
 @dataclass(frozen=True)
@@ -18,14 +28,29 @@ class PreprocessConfig:
     # Per-channel RGB statistics of the training fields (fractions of 255).
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+    # The training fields' background colour (8-bit RGB) each field is balanced to; None: off.
+    white_balance: tuple[float, float, float] | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = {"input_size": self.input_size, "mean": list(self.mean), "std": list(self.std)}
+        if self.white_balance is not None:
+            data["white_balance"] = list(self.white_balance)
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "PreprocessConfig":
+        reference = data.get("white_balance")
         return cls(int(data["input_size"]), tuple(map(float, data["mean"])),
-                   tuple(map(float, data["std"])))
+                   tuple(map(float, data["std"])),
+                   tuple(map(float, reference)) if reference is not None else None)
+
+
+def balance_field(rgb: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, WhiteBalance | None]:
+    """Step 1 on a whole RGB uint8 field: (the balanced field, what was done; None when the
+    config has no colour constancy)."""
+    if cfg.white_balance is None:
+        return rgb, None
+    return white_balance.balance(rgb, cfg.white_balance)
 
 
 def resize_field(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -36,6 +61,11 @@ def resize_field(rgb: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(rgb, (size, size), interpolation=interp)
 
 
+def model_field(rgb: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """A raw field as the model sees it, before standardisation: balanced, then resized."""
+    return resize_field(balance_field(rgb, cfg)[0], cfg.input_size)
+
+
 def normalize(batch_uint8_nhwc: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """uint8 NHWC RGB -> float32 NCHW, scaled to [0, 1] and standardised."""
     x = batch_uint8_nhwc.astype(np.float32) * (1.0 / 255.0)
@@ -44,9 +74,13 @@ def normalize(batch_uint8_nhwc: np.ndarray, cfg: PreprocessConfig) -> np.ndarray
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def preprocess(images: list[np.ndarray], cfg: PreprocessConfig) -> np.ndarray:
-    """Evaluation/inference transform: whole field resized to the input size, then normalised."""
-    if not images:
+def preprocess_fields(fields: list[np.ndarray], cfg: PreprocessConfig) -> np.ndarray:
+    """Fields already through ``model_field`` (balanced) -> the model's float32 NCHW input."""
+    if not len(fields):
         return np.zeros((0, 3, cfg.input_size, cfg.input_size), np.float32)
-    batch = np.stack([resize_field(im, cfg.input_size) for im in images])
-    return normalize(batch, cfg)
+    return normalize(np.stack([resize_field(f, cfg.input_size) for f in fields]), cfg)
+
+
+def preprocess(images: list[np.ndarray], cfg: PreprocessConfig) -> np.ndarray:
+    """Evaluation/inference transform of raw fields: both steps, then normalised."""
+    return preprocess_fields([model_field(im, cfg) for im in images], cfg)

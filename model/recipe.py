@@ -12,10 +12,12 @@ DEFAULT_COLOR_JITTER = 0.10   # brightness/contrast/saturation amplitude (hue is
 
 # model.json "training" keys that define a recipe; each is also a labapp-train config field.
 RECIPE_OPTIONS = ("img_size", "batch_size", "lr", "weight_decay", "context_swap", "ema",
-                  "color_jitter", "cutmix", "stain_jitter", "distill_weight", "distill_temperature")
+                  "color_jitter", "cutmix", "stain_jitter", "distill_weight", "distill_temperature",
+                  "white_balance", "acquisition")
 _DEFAULTS = {"weight_decay": DEFAULT_WEIGHT_DECAY, "context_swap": 0.0, "ema": 0.0,
              "color_jitter": DEFAULT_COLOR_JITTER, "cutmix": 0.0, "stain_jitter": 0.0,
-             "distill_weight": 0.0, "distill_temperature": 0.0}  # 0: no distillation
+             "distill_weight": 0.0, "distill_temperature": 0.0,  # 0: no distillation
+             "white_balance": False, "acquisition": 0.0}
 
 
 def recipe_value(training: dict, key: str):

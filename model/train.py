@@ -24,7 +24,8 @@ from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
                    recorded_data_hashes, scan_folder_dataset)
 from .errors import DataError, DeviceError, ModelError
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
-from .preprocessing import PreprocessConfig, preprocess, resize_field
+from .preprocessing import PreprocessConfig, model_field, preprocess_fields
+from .white_balance import estimate_background
 from .recipe import DEFAULT_COLOR_JITTER, DEFAULT_WEIGHT_DECAY, RECIPE_OPTIONS, recipe_value
 
 DEFAULT_IMG_SIZE = 160
@@ -70,6 +71,8 @@ class TrainConfig:
     cutmix: float = 0.0          # probability per batch of CutMix (model/augment.py)
     stain_jitter: float = 0.0    # amplitude of the per-field stain jitter (model/augment.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
+    white_balance: bool = False  # colour constancy in the preprocessing (model/white_balance.py)
+    acquisition: float = 0.0     # strength of the acquisition-shift augmentation (model/augment.py)
     distill: list[str] = field(default_factory=list)  # teacher model dirs (model/distill.py)
     distill_weight: float | None = None       # None: the default with --distill, 0 without
     distill_temperature: float | None = None  # None: the default with --distill, 0 without
@@ -105,11 +108,23 @@ def pick_device(requested: str):
     return torch.device("cpu")
 
 
-def _load_store(samples: list[Sample], store_size: int) -> np.ndarray:
+def _load_store(samples: list[Sample], store_size: int, pre: PreprocessConfig) -> np.ndarray:
+    """The training fields at store size, through the same colour constancy as inference."""
     out = np.empty((len(samples), store_size, store_size, 3), np.uint8)
+    store_pre = PreprocessConfig(store_size, pre.mean, pre.std, pre.white_balance)
     for i, s in enumerate(samples):
-        out[i] = resize_field(read_rgb(s.path), store_size)
+        out[i] = model_field(read_rgb(s.path), store_pre)
     return out
+
+
+def _reference_background(samples: list[Sample]) -> tuple[float, float, float]:
+    """The training fields' typical background colour: the per-channel median of their own
+    background estimates (fields without a usable background do not vote)."""
+    found = [b for b, _ in (estimate_background(read_rgb(s.path)) for s in samples) if b]
+    if not found:
+        raise DataError("None of the training images shows a usable bright background, so the "
+                        "colour constancy has no reference; train without --white-balance.")
+    return tuple(float(v) for v in np.median(np.array(found), axis=0))
 
 
 def _collect(cfg: TrainConfig, init_classes: tuple[str, ...] | None):
@@ -296,21 +311,31 @@ def train(cfg: TrainConfig) -> Path:
         f"train {len(train_s)}, validation {len(val_s)}; classes {', '.join(classes)}; device {device}")
 
     store_size = int(round(cfg.img_size * STORE_FACTOR))
-    x_store = _load_store(train_s, store_size)
+    reference = None
+    if init_meta is not None and init_meta.get("white_balance") is not None:
+        if not cfg.white_balance:
+            raise DataError(f"The starting model {cfg.init} balances each field's colour; "
+                            "fine-tuning it needs --white-balance too.")
+        reference = tuple(init_meta["white_balance"])
+    elif cfg.white_balance:
+        reference = _reference_background(train_s)
+        log("colour constancy: reference background " + ", ".join(f"{v:.1f}" for v in reference))
+    x_store = _load_store(train_s, store_size, PreprocessConfig(cfg.img_size, white_balance=reference))
     y_train = np.array([cls_index[s.class_id] for s in train_s])
     mean = tuple(float(v) for v in (x_store.reshape(-1, 3).mean(0) / 255.0))
     std = tuple(float(v) for v in (x_store.reshape(-1, 3).std(0) / 255.0))
-    pre = PreprocessConfig(cfg.img_size, mean, std)
+    pre = PreprocessConfig(cfg.img_size, mean, std, reference)
     if init_meta is not None:
         # Fine-tuning keeps the normalisation the starting weights were trained with.
-        pre = PreprocessConfig(cfg.img_size, tuple(init_meta["mean"]), tuple(init_meta["std"]))
+        pre = PreprocessConfig(cfg.img_size, tuple(init_meta["mean"]), tuple(init_meta["std"]),
+                               reference)
     # Held at the input size (what the model sees), so camera-size images stay small in memory;
     # export reuses them for calibration and the context check. A refit has no validation: a few
     # training fields serve the ONNX parity check.
     from .export import PARITY_FIELDS
-    val_fields = [resize_field(read_rgb(s.path), pre.input_size)
+    val_fields = [model_field(read_rgb(s.path), pre)
                   for s in (train_s[:PARITY_FIELDS] if cfg.refit else val_s)]
-    x_val = preprocess(val_fields, pre)
+    x_val = preprocess_fields(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
     teachers = None
@@ -340,7 +365,7 @@ def train(cfg: TrainConfig) -> Path:
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
     aug = AugmentConfig(context_swap=cfg.context_swap, brightness=cfg.color_jitter,
                         contrast=cfg.color_jitter, saturation=cfg.color_jitter,
-                        stain=cfg.stain_jitter)
+                        stain=cfg.stain_jitter, acquisition=cfg.acquisition)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
     x_store_dev = torch.from_numpy(x_store).to(device)
@@ -541,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stain-jitter", type=_fraction(low_open=False), default=0.0, metavar="SIGMA",
                    help="per-field jitter of each stain's amount in optical-density space "
                         "(0.05: scaled by 0.95-1.05 and shifted by +-0.05; 0 = off)")
+    p.add_argument("--white-balance", action="store_true",
+                   help="colour constancy: balance every field to the training data's background "
+                        "colour before the model sees it (recorded in model.json)")
+    p.add_argument("--acquisition", type=_fraction(low_open=False), default=0.0, metavar="S",
+                   help="strength 0..1 of the acquisition-shift augmentation: lamp, exposure, "
+                        "stain, focus, camera, magnification, noise, JPEG (default 0: off)")
     p.add_argument("--cutmix", type=_fraction(low_open=False), default=0.0, metavar="P",
                    help="probability per batch of CutMix: a rectangle of another field pasted into "
                         "each field, labels mixed by area (0 = off)")
