@@ -127,6 +127,9 @@ def check_model_dir(model_dir: Path, flavor: str) -> dict:
     except (OSError, ValueError) as exc:
         raise SystemExit(f"{meta_path} cannot be read: {exc}") from exc
     checks = [("model.onnx", meta.get("onnx_sha256"))]
+    density = meta.get("feature_density")
+    if density:  # the unlike-training detector (model/ood.py), read by both backends
+        checks.append((density.get("file", "feature_density.npz"), density.get("sha256")))
     if flavor == "cuda":
         checks.append(("weights.pt", meta.get("sha256")))
     for filename, expected in checks:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, ood
 from .architecture import ARCH_NAME, LogitsFeaturesCam, build_model
 from .calibration import choose_low_confidence_threshold, fit_temperature
 from .classes import DISPLAY_NAMES
@@ -28,7 +28,7 @@ from .model_card import render_model_card
 from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, read_model_json,
                        sha256_file)
 from .plots import confusion_png, training_curve_png
-from .preprocessing import PreprocessConfig, preprocess, resize_field
+from .preprocessing import PreprocessConfig, model_field, preprocess_fields
 from .recipe import RECIPE_OPTIONS, recipe_value
 
 ONNX_OPSET = 17
@@ -117,7 +117,7 @@ def _context_check(net, pre: PreprocessConfig, val_fields, y_val) -> dict:
 
     def predict_calls(batch):
         with torch.inference_mode():
-            return net(torch.from_numpy(preprocess(batch, pre))).argmax(1).numpy()
+            return net(torch.from_numpy(preprocess_fields(batch, pre))).argmax(1).numpy()
     return context_check(predict_calls, pre.input_size, val_fields, y_val)
 
 
@@ -182,8 +182,8 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
         # A refit has no validation images; a few training fields serve the parity check.
         val_samples, y_val = _val_set(run, run_dir,
                                       *(("train", PARITY_FIELDS) if refit else ("val", None)))
-        val_fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val_samples]
-    x_val = preprocess(val_fields, pre)
+        val_fields = [model_field(read_rgb(s.path), pre) for s in val_samples]
+    x_val = preprocess_fields(val_fields, pre)
 
     net = build_model(len(classes))
     net.load_state_dict(torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True))
@@ -201,17 +201,19 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
     atomic_write_bytes(out / WEIGHTS, buf.getvalue())
     export_onnx(net, pre.input_size, out / ONNX)
     _check_parity(net, out / ONNX, x_val[:PARITY_FIELDS])
+    density = _fit_feature_density(out, run, run_dir, pre, val_fields, refit)
 
     best = run.get("best") or {}
     meta = {
         "name": cfg.get("name", "mobilenetv2-all"), "version": cfg.get("version", "1.0.0"),
         "arch": ARCH_NAME, "classes": classes,
         "display_names": {c: DISPLAY_NAMES.get(c, c) for c in classes},
-        "input_size": pre.input_size, "mean": list(pre.mean), "std": list(pre.std),
+        **pre.to_json(),
         "resize": "whole field to input_size x input_size, cv2.INTER_AREA (model/preprocessing.py)",
         "temperature": temperature, "low_confidence_threshold": threshold,
         "sha256": sha256_file(out / WEIGHTS), "onnx_sha256": sha256_file(out / ONNX),
         "onnx_outputs": ["logits", "features", "cam"], "onnx_opset": ONNX_OPSET,
+        **({"feature_density": density} if density else {}),
         "metrics": {"split": "validation (contiguous blocks)", **metrics, "misclassified": errors},
         "training": {
             "command": cfg.get("command", ""), "device": run.get("device"),
@@ -239,6 +241,50 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
     training_curve_png(run["history"], out / "training_curve.png", f"{meta['name']} training")
     atomic_write_bytes(out / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
     return out
+
+
+def _pooled_features(onnx_path: Path, fields: list[np.ndarray], pre: PreprocessConfig,
+                     chunk: int = 64) -> np.ndarray:
+    """Pooled features of prepared fields through the exported graph (what inference reads)."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = [ood.pool(sess.run(["features"], {"input": preprocess_fields(fields[i:i + chunk], pre)})[0])
+           for i in range(0, len(fields), chunk)]
+    return np.concatenate(out)
+
+
+def _fit_feature_density(out: Path, run: dict, run_dir: Path, pre: PreprocessConfig,
+                         val_fields, refit: str) -> dict | None:
+    """Fit the unlike-training detector (model/ood.py) on the training fields and set its flag
+    threshold: on the held-out validation fields, or, for a refit (which has none), from its
+    training fields scaled as the recipe run's held-out threshold was to its training fields."""
+    classes = run["classes"]
+    train_samples, y_train = _val_set(run, run_dir, "train")
+    train_fields = [model_field(read_rgb(s.path), pre) for s in train_samples]
+    train_pooled = _pooled_features(out / ONNX, train_fields, pre)
+    density = ood.fit(train_pooled, y_train)
+    train_q = float(np.quantile(density.distances(train_pooled), ood.FLAGGED_QUANTILE))
+    record = {"file": ood.FILENAME, "method": ood.__doc__.strip().splitlines()[0],
+              "components": int(density.components.shape[1]), "quantile": ood.FLAGGED_QUANTILE,
+              "training_quantile": train_q, "n_train": len(train_fields), "classes": classes}
+    if refit:
+        recipe = read_model_json(Path(refit)).get("feature_density")
+        if not recipe:
+            log_export(f"the recipe {refit} has no feature density; this refit gets none")
+            return None
+        record["threshold"] = train_q * recipe["threshold"] / recipe["training_quantile"]
+        record["threshold_from"] = "the recipe run's held-out ratio (threshold / training quantile)"
+    else:
+        val_d = density.distances(_pooled_features(out / ONNX, val_fields, pre))
+        record["threshold"] = float(np.quantile(val_d, ood.FLAGGED_QUANTILE))
+        record["threshold_from"] = f"validation fields (n={len(val_d)})"
+    density.save(out / ood.FILENAME)
+    record["sha256"] = sha256_file(out / ood.FILENAME)
+    return record
+
+
+def log_export(msg: str) -> None:
+    print(f"export: {msg}", file=sys.stderr)
 
 
 def _check_parity(net, onnx_path: Path, x: np.ndarray) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import BackendMissingError, DeviceError, ModelLoadError
 from .metrics import softmax
+from . import ood
 from .modeldir import ONNX, default_model_dir, read_model_json, verify_file
 from .preprocessing import PreprocessConfig, preprocess
 
@@ -29,6 +30,9 @@ from .preprocessing import PreprocessConfig, preprocess
 class Predictions:
     probabilities: np.ndarray          # (N, K) calibrated
     cams: np.ndarray | None = None     # (N, K, h, w) raw class activation maps, when asked
+    # (N,) feature-space distance to the training fields (model/ood.py); None when the model
+    # dir has no feature density (before 2.3.0)
+    distances: np.ndarray | None = None
 
 
 def cuda_driver_present() -> bool:
@@ -53,10 +57,10 @@ class InferenceEngine:
         self.meta = read_model_json(self.model_dir)
         self.classes: list[str] = list(self.meta["classes"])
         self.display_names: dict[str, str] = dict(self.meta["display_names"])
-        self.preprocess_config = PreprocessConfig(
-            int(self.meta["input_size"]), tuple(self.meta["mean"]), tuple(self.meta["std"]))
+        self.preprocess_config = PreprocessConfig.from_json(self.meta)
         self.temperature = float(self.meta["temperature"])
         self.low_confidence_threshold = float(self.meta.get("low_confidence_threshold", 0.7))
+        self.feature_density, self.unlike_training_threshold = self._load_feature_density()
         self.batch_size = batch_size
         self._lock = threading.Lock()
         if backend is None:
@@ -72,6 +76,18 @@ class InferenceEngine:
         self.backend = backend
 
     # -- loading ------------------------------------------------------------------------------
+    def _load_feature_density(self):
+        """The unlike-training detector of the model dir (model/ood.py), checked like weights."""
+        record = self.meta.get("feature_density")
+        if not record:
+            return None, None
+        path = verify_file(self.model_dir, ood.FILENAME, record.get("sha256"))
+        try:
+            density = ood.FeatureDensity.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"{path} cannot be read: {exc}") from exc
+        return density, float(record["threshold"])
+
     def _choose_backend(self, device: str) -> str:
         if device == "cpu":
             return "onnx"
@@ -142,6 +158,7 @@ class InferenceEngine:
                 "sha256": self.meta["sha256"], "classes": self.classes,
                 "input_size": self.preprocess_config.input_size, "temperature": self.temperature,
                 "low_confidence_threshold": self.low_confidence_threshold,
+                "unlike_training_threshold": self.unlike_training_threshold,
                 "backend": self.backend, "device": self.device_label,
                 "metrics": {k: self.meta.get("metrics", {}).get(k)
                             for k in ("accuracy", "macro_f1", "ece", "n")}}
@@ -150,32 +167,41 @@ class InferenceEngine:
         return preprocess(images, self.preprocess_config)
 
     def run_preprocessed(self, x: np.ndarray, with_cam: bool = False) -> Predictions:
-        """x: float32 NCHW from ``preprocess``. Returns calibrated probabilities (and CAMs)."""
-        logits, cams = [], []
+        """x: float32 NCHW from ``preprocess``. Returns calibrated probabilities (and CAMs), and
+        the feature distances when the model dir has a feature density."""
+        logits, cams, pooled = [], [], []
         with self._lock:
             for i in range(0, len(x), self.batch_size):
-                lo, cam = self._forward(x[i:i + self.batch_size], with_cam)
+                lo, cam, feats = self._forward(x[i:i + self.batch_size], with_cam,
+                                               self.feature_density is not None)
                 logits.append(lo)
                 if with_cam:
                     cams.append(cam)
+                if feats is not None:
+                    pooled.append(feats)
         if not logits:
             return Predictions(np.zeros((0, len(self.classes))), None)
         probs = softmax(np.concatenate(logits), self.temperature)
-        return Predictions(probs, np.concatenate(cams) if with_cam else None)
+        distances = (self.feature_density.distances(np.concatenate(pooled))
+                     if pooled else None)
+        return Predictions(probs, np.concatenate(cams) if with_cam else None, distances)
 
     def predict(self, images: list[np.ndarray], with_cam: bool = False) -> Predictions:
         return self.run_preprocessed(self.preprocess(images), with_cam)
 
-    def _forward(self, xb: np.ndarray, with_cam: bool):
+    def _forward(self, xb: np.ndarray, with_cam: bool, with_features: bool):
+        """(logits, cams or None, pooled features or None) of one batch."""
         if self.backend == "onnx":
-            names = ["logits", "cam"] if with_cam else ["logits"]
-            out = self._session.run(names, {"input": np.ascontiguousarray(xb, np.float32)})
-            return out[0], (out[1] if with_cam else None)
+            names = ["logits"] + (["cam"] if with_cam else []) + (["features"] if with_features else [])
+            out = dict(zip(names, self._session.run(names, {"input": np.ascontiguousarray(xb, np.float32)})))
+            return (out["logits"], out.get("cam"),
+                    ood.pool(out["features"]) if with_features else None)
         torch = self._torch
         with torch.inference_mode():
             t = torch.from_numpy(np.ascontiguousarray(xb, np.float32)).to(self._torch_device)
-            logits, _, cam = self._net(t)
-            return logits.float().cpu().numpy(), (cam.float().cpu().numpy() if with_cam else None)
+            logits, feats, cam = self._net(t)
+            return (logits.float().cpu().numpy(), cam.float().cpu().numpy() if with_cam else None,
+                    feats.float().mean(dim=(2, 3)).cpu().numpy() if with_features else None)
 
     def label(self, class_id: str) -> str:
         return self.display_names.get(class_id, class_id)

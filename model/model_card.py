@@ -97,6 +97,7 @@ def render_model_card(meta: dict) -> str:
         f"- Input: RGB field resized to {meta['input_size']}x{meta['input_size']} "
         f"(cv2.INTER_AREA), mean {[round(v, 4) for v in meta['mean']]}, std "
         f"{[round(v, 4) for v in meta['std']]}.",
+        *_acquisition_lines(meta),
         f"- Calibration: temperature scaling, T = {meta['temperature']:.3f} (fitted on the validation "
         f"split{' of the recipe run' if recipe else ''}).",
         _threshold_line(meta),
@@ -148,6 +149,10 @@ def render_model_card(meta: dict) -> str:
            if t.get("context_swap") else "")
         + (f"; stain jitter of ±{recipe_value(t, 'stain_jitter'):g} in optical density (each "
            "stain's amount scaled and shifted per field)" if recipe_value(t, "stain_jitter") else "")
+        + (f"; acquisition shifts at strength {recipe_value(t, 'acquisition'):g} (residual lamp "
+           "colour and exposure, stain amount and hue, and on some fields lower magnification, "
+           "defocus, a coarser camera, sensor noise, JPEG; model/augment.py)"
+           if recipe_value(t, "acquisition") else "")
         + (f"; CutMix on {recipe_value(t, 'cutmix'):.0%} of batches (a rectangle of another field "
            "pasted in, labels mixed by area)" if recipe_value(t, "cutmix") else "")
         + (f"; distilled from {_teachers(t)}: {recipe_value(t, 'distill_weight'):.0%} of the loss "
@@ -160,10 +165,17 @@ def render_model_card(meta: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- Created {meta['created']}",
         "",
+        *_robustness_lines(meta.get("robustness")),
         "## Limits",
-        "- One hospital, one staining protocol, one camera and microscope: other labs' stains, "
-        "magnifications or cameras can shift the colours and break the model silently. Validate on "
-        "your own labelled images (labapp-eval) and retrain (labapp-train --init) before relying on it.",
+        ("- One hospital, one staining protocol, one camera and microscope. Colour constancy, "
+         "training under acquisition shifts and the focus and unlike-training flags (above) make "
+         "the model hold or flag under another lamp, camera or stain batch within the tested "
+         "ranges; beyond them it can still be wrong. Validate on your own labelled images "
+         "(labapp-eval) and retrain (labapp-train --init) before relying on it."
+         if meta.get("white_balance") else
+         "- One hospital, one staining protocol, one camera and microscope: other labs' stains, "
+         "magnifications or cameras can shift the colours and break the model silently. Validate on "
+         "your own labelled images (labapp-eval) and retrain (labapp-train --init) before relying on it."),
         "- Labels are per image (per patient, confirmed by flow cytometry), not per cell.",
         *_context_limit(m.get("context_check")),
         "- Validation blocks come from the same patients' smears as training in part; the independent "
@@ -191,3 +203,46 @@ def _context_limit(cc: dict | None) -> list[str]:
             "tint), not on the stained cells alone (see the context check above). A new patient "
             "whose smear looks like another class's can have every field misread, confidently: "
             "calls that agree across a case are not proof that they are right."]
+
+
+def _acquisition_lines(meta: dict) -> list[str]:
+    lines = []
+    reference = meta.get("white_balance")
+    if reference:
+        lines.append("- Colour constancy: each field's channels are scaled so that its own unstained "
+                     "background lands on RGB (" + ", ".join(f"{v:g}" for v in reference) + "), the "
+                     "training fields' median background (model/white_balance.py); a field with no "
+                     "usable background is left as captured and its row says so.")
+    density = meta.get("feature_density")
+    if density:
+        lines.append(f"- Unlike-training flag: a Mahalanobis distance on the pooled features "
+                     f"({density['components']} principal directions, fitted on "
+                     f"{density['n_train']} training fields; {density['file']}) above "
+                     f"{density['threshold']:.3f}, set from {density['threshold_from']} so that "
+                     f"about {1 - density['quantile']:.1%} of fields like the training data are "
+                     "flagged.")
+    return lines
+
+
+def _robustness_lines(rob: dict | None) -> list[str]:
+    """What the model was tested against (bench/robustness.py) and how it behaves there."""
+    if not rob:
+        return []
+    d = rob["in_domain"]
+    lines = ["## Robustness (bench/robustness.py)",
+             f"Measured on {rob['fields']} validation fields the model did not train on "
+             f"({rob['model']['name']} {rob['model']['version']}), each analysed by the application's "
+             "own pipeline (colour constancy, segmentation, scope and focus checks, every flag) as "
+             "captured and under each shift of model/shifts.py. In-domain: accuracy "
+             f"{_pct(d['accuracy'])}, flagged {_pct(d['flagged'])} (other than low confidence "
+             f"{_pct(d['newly_flagged'])}).",
+             "",
+             "| shift | accuracy | flagged | errors unflagged | unflagged accuracy |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, r in rob["shifts"].items():
+        lines.append(f"| {name} | {_pct(r['accuracy'])} | {_pct(r['flagged'])} | "
+                     f"{r['errors_unflagged']} | {_pct(r['unflagged_accuracy'])} |")
+    b = rob["blanks"]
+    lines += ["", f"Blank slides of {b['n']} stain-like tints and noise levels: flagged "
+                  f"{_pct(b['flagged'])}, called without a flag {b['called_unflagged']}.", ""]
+    return lines
