@@ -543,6 +543,7 @@ def _result_columns(result: ImageResult) -> dict[str, Any]:
         "model": json.dumps(model, sort_keys=True), "model_name": model.get("name"),
         "model_version": _text(model.get("version")), "model_sha256": model.get("sha256"),
         "device": row["device"], "analysed_at": row["analysed_at"],
+        "acquisition": json.dumps(row["acquisition"], sort_keys=True),
     }
 
 
@@ -552,7 +553,8 @@ def _row_to_result(r: sqlite3.Row) -> ImageResult:
         confidence=r["confidence"], probabilities=json.loads(r["probabilities"]), cells=r["cells"],
         flags=json.loads(r["flags"]), sha256=r["sha256"], width=r["width"], height=r["height"],
         segmentation=json.loads(r["segmentation"]), model=json.loads(r["model"]),
-        device=r["device"], analysed_at=r["analysed_at"])
+        device=r["device"], analysed_at=r["analysed_at"],
+        acquisition=json.loads(r["acquisition"]))
 
 
 def _row_to_image(r: sqlite3.Row) -> CaseImage:

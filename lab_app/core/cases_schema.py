@@ -105,8 +105,13 @@ _V2: tuple[str, ...] = (
     "CREATE INDEX cases_sample ON cases(sample_id)",
 )
 
+# What the acquisition checks measured on each image (white balance, sharpness, feature distance).
+_V3: tuple[str, ...] = (
+    "ALTER TABLE images ADD COLUMN acquisition TEXT NOT NULL DEFAULT '{}'",
+)
+
 # MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (SCHEMA_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (SCHEMA_V1, _V2, _V3)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

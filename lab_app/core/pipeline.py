@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from model.inference import InferenceEngine, normalise_cam
-from model.preprocessing import normalize, resize_field
+from model.preprocessing import balance_field, normalize, resize_field
 
+from . import focus
 from .errors import ImageLoadError
 from .imaging import load_rgb
 from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
-                      FLAG_OUT_OF_SCOPE, ImageResult)
+                      FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_UNLIKE_TRAINING, ImageResult)
 from .scope import assess_scope
 from .segmentation import SegmentationParams, preset, segment
 
@@ -104,44 +105,74 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def new_result(path: str | Path, engine: InferenceEngine, opts: AnalysisOptions) -> ImageResult:
+    """An empty row for one input, with the provenance every row carries."""
+    return ImageResult(path=str(path), segmentation=opts.segmentation.to_json(),
+                       model={k: engine.info[k] for k in ("name", "version", "sha256")},
+                       device=engine.device_label)
+
+
 def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: AnalysisOptions) -> _Prepared:
-    """Load, check scope, segment and preprocess one image. Never raises for a bad file."""
+    """Load one image file and prepare it (``prepare_field``). Never raises for a bad file."""
     t0 = time.perf_counter()
-    res = ImageResult(path=str(path), segmentation=opts.segmentation.to_json(),
-                      model={k: engine.info[k] for k in ("name", "version", "sha256")},
-                      device=engine.device_label)
+    res = new_result(path, engine, opts)
     try:
         img = load_rgb(path)
     except ImageLoadError as exc:
         res.status, res.error, res.flags = "error", str(exc), [FLAG_LOAD_ERROR]
         res.analysed_at = _now()
         return _Prepared(index, res, None, {"load": time.perf_counter() - t0})
-    t1 = time.perf_counter()
-    res.sha256, res.width, res.height = img.sha256, img.width, img.height
+    res.sha256 = img.sha256
     if img.truncated:
         res.flags.append(FLAG_DAMAGED_FILE)
-    seg = segment(img.rgb, opts.segmentation)
+    prep = prepare_field(index, res, img.rgb, engine, opts)
+    prep.stage_s["load"] = time.perf_counter() - t0 - sum(prep.stage_s.values())
+    return prep
+
+
+def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: InferenceEngine,
+                  opts: AnalysisOptions) -> _Prepared:
+    """Colour constancy, segmentation, scope and focus checks, and the model's input for one
+    RGB uint8 field (a decoded file or a camera frame); ``res`` receives what they find."""
+    t1 = time.perf_counter()
+    res.height, res.width = rgb.shape[:2]
+    pre = engine.preprocess_config
+    balanced, balance = balance_field(rgb, pre)
+    # The data set authors' rule reads the colours as captured, pixel for pixel; every other
+    # segmentation reads the balanced field, so another lamp moves its mask as little as the call.
+    seg_input = rgb if opts.segmentation.preset == "dataset" else balanced
+    seg = segment(seg_input, opts.segmentation)
     res.cells = seg.count
     if seg.count == 0:
         res.flags.append(FLAG_NO_CELLS)
-    scope = assess_scope(img.rgb, seg)
+    scope = assess_scope(balanced, seg)
     if not scope.in_scope:
         res.flags.append(FLAG_OUT_OF_SCOPE)
         res.error = scope.reason  # kept as the reason shown beside the flag
     if opts.keep_arrays:
         res.mask = seg.mask
     t2 = time.perf_counter()
-    size = engine.preprocess_config.input_size
-    tensor = normalize(resize_field(img.rgb, size)[None], engine.preprocess_config)[0]
+    field_in = resize_field(balanced, pre.input_size)
+    sharpness = focus.sharpness(field_in)
+    if not focus.in_focus(sharpness):
+        res.flags.append(FLAG_OUT_OF_FOCUS)
+    res.acquisition = {"white_balance": balance.to_json() if balance else None,
+                       "sharpness": round(sharpness, 4), "min_sharpness": focus.MIN_SHARPNESS}
+    tensor = normalize(field_in[None], pre)[0]
     t3 = time.perf_counter()
-    return _Prepared(index, res, tensor, {"load": t1 - t0, "segment": t2 - t1, "preprocess": t3 - t2})
+    return _Prepared(index, res, tensor, {"segment": t2 - t1, "preprocess": t3 - t2})
 
 
-def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, engine: InferenceEngine,
-            threshold: float, keep_arrays: bool) -> ImageResult:
+def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, distance: float | None,
+            engine: InferenceEngine, threshold: float, keep_arrays: bool) -> ImageResult:
     res = prep.result
     res.probabilities = {c: float(p) for c, p in zip(engine.classes, probs)}
     top = int(np.argmax(probs))
+    if distance is not None:
+        res.acquisition["feature_distance"] = round(float(distance), 4)
+        res.acquisition["max_feature_distance"] = engine.unlike_training_threshold
+        if distance > engine.unlike_training_threshold:
+            res.flags.append(FLAG_UNLIKE_TRAINING)
     if FLAG_OUT_OF_SCOPE in res.flags:
         # No confident subtype for something that is not a smear field.
         res.prediction, res.confidence = None, None
@@ -153,6 +184,27 @@ def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, engine: 
         res.cam = normalise_cam(cam[top])
     res.analysed_at = _now()
     return res
+
+
+def analyse_fields(fields: list[np.ndarray], engine: InferenceEngine,
+                   options: AnalysisOptions | None = None,
+                   names: list[str] | None = None) -> list[ImageResult]:
+    """The whole analysis of RGB uint8 fields held in memory (camera frames, benchmarks): the
+    same steps and flags as ``analyse`` gives files, in one batch."""
+    opts = options or AnalysisOptions()
+    opts.segmentation.validate()
+    threshold = (engine.low_confidence_threshold if opts.low_confidence_threshold is None
+                 else opts.low_confidence_threshold)
+    names = names or [f"field-{i + 1}" for i in range(len(fields))]
+    prepared = [prepare_field(i, new_result(name, engine, opts), rgb, engine, opts)
+                for i, (name, rgb) in enumerate(zip(names, fields))]
+    if not prepared:
+        return []
+    preds = engine.run_preprocessed(np.stack([p.tensor for p in prepared]), with_cam=opts.with_cam)
+    return [_finish(p, preds.probabilities[j], preds.cams[j] if preds.cams is not None else None,
+                    preds.distances[j] if preds.distances is not None else None,
+                    engine, threshold, opts.keep_arrays)
+            for j, p in enumerate(prepared)]
 
 
 def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: AnalysisOptions | None = None,
@@ -212,6 +264,7 @@ def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: Analy
                     j = row[id(prep)]
                     _finish(prep, preds.probabilities[j],
                             preds.cams[j] if preds.cams is not None else None,
+                            preds.distances[j] if preds.distances is not None else None,
                             engine, threshold, opts.keep_arrays)
                     prep.tensor = None
                 n_done += 1

@@ -53,8 +53,7 @@ from .errors import ReportError
 from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
 from .report_text import para_text, register_fonts, visual
-from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
-                      FLAG_OUT_OF_SCOPE)
+from .results import flag_label
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 15 * mm
@@ -62,9 +61,6 @@ FOOTER_H = 14 * mm
 SOFTWARE_NAME = "ALL Subtype Workstation"
 TITLE = "Acute lymphoblastic leukemia subtype analysis"
 
-FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
-               FLAG_DAMAGED_FILE: "Damaged file",
-               FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error"}
 CLASS_COLOURS = {"Benign": colors.HexColor("#4C9F70"), "Early": colors.HexColor("#E0A030"),
                  "Pre": colors.HexColor("#3D7CC9"), "Pro": colors.HexColor("#8E5CB5")}
 INK = colors.HexColor("#1F2933")
@@ -434,7 +430,7 @@ def _prediction_cell(ctx: _Context, img: CaseImage) -> Paragraph:
 
 
 def _flags_cell(ctx: _Context, img: CaseImage) -> Paragraph:
-    flags = [FLAG_LABELS.get(f, f) for f in img.result.flags]
+    flags = [flag_label(f) for f in img.result.flags]
     return ctx.p("<br/>".join(flags) if flags else "—", "cell")
 
 

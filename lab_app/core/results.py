@@ -13,7 +13,45 @@ FLAG_NO_CELLS = "no_cells"
 FLAG_OUT_OF_SCOPE = "out_of_scope"
 FLAG_LOAD_ERROR = "load_error"
 FLAG_DAMAGED_FILE = "damaged_file"   # a cut-short file that loaded with its missing part grey
-ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR, FLAG_DAMAGED_FILE)
+FLAG_OUT_OF_FOCUS = "out_of_focus"   # too little fine detail left for a call (core/focus.py)
+FLAG_UNLIKE_TRAINING = "unlike_training"  # far from every training field in feature space (model/ood.py)
+ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR, FLAG_DAMAGED_FILE,
+             FLAG_OUT_OF_FOCUS, FLAG_UNLIKE_TRAINING)
+
+# What the window and the report call each flag (one wording everywhere).
+FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
+               FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error",
+               FLAG_DAMAGED_FILE: "Damaged file (missing part shown grey)",
+               FLAG_OUT_OF_FOCUS: "Out of focus",
+               FLAG_UNLIKE_TRAINING: "Unlike the training images"}
+
+
+def flag_label(flag: str) -> str:
+    return FLAG_LABELS.get(flag, flag.replace("_", " ").capitalize())
+
+
+def flag_reason(flag: str, result: "ImageResult") -> str | None:
+    """One sentence on why a flag was raised on this image, where the row says more than the
+    flag's name; None otherwise."""
+    if flag == FLAG_OUT_OF_SCOPE:
+        return result.error if result.status == "ok" else None
+    acq = result.acquisition or {}
+    if flag == FLAG_OUT_OF_FOCUS and acq.get("sharpness") is not None:
+        return (f"Too little fine detail (sharpness {acq['sharpness']:.2f}, in focus from "
+                f"{acq.get('min_sharpness', 0):.2f}): refocus and capture the field again.")
+    if flag == FLAG_UNLIKE_TRAINING and acq.get("feature_distance") is not None:
+        return (f"The field looks unlike the images the model learned from (distance "
+                f"{acq['feature_distance']:.2f}, limit {acq.get('max_feature_distance') or 0:.2f}): "
+                "another stain, lamp, camera or magnification? Check the call by eye.")
+    return None
+
+
+def white_balance_note(result: "ImageResult") -> str | None:
+    """Why the colour was left as captured, when no background was found to balance it by."""
+    balance = (result.acquisition or {}).get("white_balance") or {}
+    if balance.get("fallback"):
+        return f"Colour left as captured: {balance['fallback']}."
+    return None
 
 
 @dataclass
@@ -33,6 +71,9 @@ class ImageResult:
     model: dict[str, Any] = field(default_factory=dict)         # name, version, sha256
     device: str | None = None
     analysed_at: str | None = None           # ISO 8601 UTC
+    # How the field was captured, as measured: white_balance (gains, background, fallback),
+    # sharpness (core/focus.py), feature_distance (model/ood.py) and their limits.
+    acquisition: dict[str, Any] = field(default_factory=dict)
     # Not serialised: small arrays the GUI/report may draw (cell mask, activation map).
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     cam: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -50,6 +91,7 @@ class ImageResult:
             "flags": list(self.flags), "sha256": self.sha256, "width": self.width,
             "height": self.height, "segmentation": dict(self.segmentation),
             "model": dict(self.model), "device": self.device, "analysed_at": self.analysed_at,
+            "acquisition": dict(self.acquisition),
         }
 
     @classmethod

@@ -22,14 +22,26 @@ from .results import ImageResult
 JOURNAL = "results.partial.jsonl"
 CSV_FIXED = ["path", "status", "error", "prediction", "prediction_name", "confidence", "cells",
              "flags", "sha256", "width", "height", "device", "model", "analysed_at"]
+# After the class probabilities: what the acquisition checks measured (core/focus.py, model/ood.py,
+# model/white_balance.py).
+CSV_ACQUISITION = ["sharpness", "feature_distance", "colour_balance"]
+
+
+def _colour_balance(acquisition: dict) -> str:
+    balance = acquisition.get("white_balance") or {}
+    if balance.get("fallback"):
+        return f"left as captured: {balance['fallback']}"
+    gains = balance.get("gains")
+    return ("gains " + " ".join(f"{g:.3f}" for g in gains)) if gains else ""
 
 
 def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes])
+    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes] + CSV_ACQUISITION)
     for r in rows:
         model = r.get("model") or {}
+        acq = r.get("acquisition") or {}
         w.writerow([
             r["path"], r["status"], r.get("error") or "", r.get("prediction") or "",
             display_names.get(r.get("prediction") or "", ""),
@@ -38,7 +50,10 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
             r.get("sha256") or "", r.get("width") or "", r.get("height") or "", r.get("device") or "",
             f"{model.get('name', '')} {model.get('version', '')}".strip(), r.get("analysed_at") or "",
         ] + [("" if c not in (r.get("probabilities") or {}) else f"{r['probabilities'][c]:.4f}")
-             for c in classes])
+             for c in classes] + [
+            "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
+            "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
+            _colour_balance(acq)])
     return buf.getvalue()
 
 

@@ -7,6 +7,8 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QGridLayout, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
+from lab_app.core.results import flag_reason, white_balance_note
+
 from . import theme
 from .results_model import ImageRow
 from .theme import CLASS_COLOURS, CLASS_IDS, class_label, error_reason, flag_label
@@ -188,7 +190,7 @@ class PredictionPanel(QWidget):
                 self.bars.set_probabilities(r.probabilities, r.prediction or top, img.final_class)
                 self.bars.show()
                 self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}")
-                self.flags_label.setText(_flags_html(r.flags, r.error))
+                self.flags_label.setText(_flags_html(r))
                 self.decision_label.setText(_decision_html(img) + (
                     "<br><i>The case is signed off: a change is recorded as an amendment with a "
                     "reason.</i>" if locked else ""))
@@ -217,16 +219,19 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _flags_html(flags: list[str], reason: str | None) -> str:
-    if not flags:
-        return "<span style='color:#2f855a'>No flags</span>"
+def _flags_html(result) -> str:
+    note = white_balance_note(result)
+    extra = f"<br><span style='color:#5f6b76'>{_esc(note)}</span>" if note else ""
+    if not result.flags:
+        return "<span style='color:#2f855a'>No flags</span>" + extra
     parts = []
-    for f in flags:
+    for f in result.flags:
         text = flag_label(f)
-        if f == "out_of_scope" and reason:
+        reason = flag_reason(f, result)
+        if reason:
             text += f": {_esc(reason)}"
         parts.append(f"<span style='color:{theme.STATE_COLOURS[theme.NEEDS_REVIEW]}'>⚠ {text}</span>")
-    return "<br>".join(parts)
+    return "<br>".join(parts) + extra
 
 
 def _decision_html(img) -> str:

@@ -368,6 +368,8 @@ SHOW_FILTERS: dict[str, tuple[str, Any]] = {
     "no_cells": ("No cells found", lambda r: "no_cells" in r.flags),
     "out_of_scope": ("Out of scope", lambda r: "out_of_scope" in r.flags),
     "damaged_file": ("Damaged files", lambda r: "damaged_file" in r.flags),
+    "out_of_focus": ("Out of focus", lambda r: "out_of_focus" in r.flags),
+    "unlike_training": ("Unlike the training images", lambda r: "unlike_training" in r.flags),
     "error": ("Errors", lambda r: r.failed),
     "reviewed": ("Reviewed", lambda r: r.decision in (DEC_ACCEPTED, DEC_OVERRIDDEN)),
     "pending": ("Not analysed yet", lambda r: r.image is None),

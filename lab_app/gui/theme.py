@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from lab_app.core.results import FLAG_LABELS, flag_label
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
 CLASS_COLOURS = {"Benign": "#4C9F70", "Early": "#E0A030", "Pre": "#3D7CC9", "Pro": "#8E5CB5"}
-
-FLAG_LABELS = {"low_confidence": "Low confidence", "no_cells": "No cells found",
-               "out_of_scope": "Out of scope", "load_error": "Load error",
-               "damaged_file": "Damaged file (missing part shown grey)"}
 
 # Row states (what the image list shows).
 PENDING = "pending"
@@ -35,10 +32,6 @@ def class_label(cid: str | None, empty: str = "—") -> str:
     if not cid:
         return empty
     return DISPLAY_NAMES.get(cid, cid)
-
-
-def flag_label(flag: str) -> str:
-    return FLAG_LABELS.get(flag, flag.replace("_", " ").capitalize())
 
 
 def error_reason(name: str, error: str | None) -> str:
