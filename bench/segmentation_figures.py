@@ -1,14 +1,23 @@
 """Figures quoted in docs/segmentation.md, measured on the ALL (Taleqani) data set.
 
-    python bench/segmentation_figures.py [DATA_DIR] [--step N]
+    python bench/segmentation_figures.py [DATA_DIR] [--step N] [--shifts] [--previous]
 
 DATA_DIR defaults to $LABAPP_DATASET_DIR, else ../shared/data/all-taleqani; --step N uses every
-Nth image of each class (1 = all, about 10 s on two cores). Prints, per class:
+Nth image of each class (1 = all, about 20 s on two cores). Like the analysis
+(lab_app/core/pipeline.py, ``prepare_field``), the default preset and the scope check read the
+colour-balanced field (model/preprocessing.py ``balance_field``, to the training fields'
+background ``--reference``, default 249,255,252; ``--no-balance`` reads the raw field); the
+dataset preset reads the raw field. Prints, per class:
 - the dataset preset's raw threshold mask against the authors' Segmented images (pooled IoU,
   IoU ignoring a 1-pixel band around the authors' outlines, pixel agreement), and against the
   authors' own procedure re-run on the Original (pixels identical);
 - the default preset: share of fields with at least one cell, cell-count percentiles;
 - the scope check: share of real fields judged in scope (false positives = the rest);
+- with --shifts: for each colour shift of model/shifts.py (lamp, exposure, stain strength and
+  hue), the mean IoU between the default preset's mask of the field and of its shifted copy, both
+  balanced (about 10 s per 100 fields);
+- with --previous: the same count and shift figures for the default preset before the stain rule
+  (HSV box hue 120..165, S >= 50, the pale pink extra range, edge fragments below 0.35 x 450 px);
 - segmentation time for a 224 x 224 field and a 4000 x 3000 capture.
 """
 
@@ -26,12 +35,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab_app.core.scope import assess_scope  # noqa: E402
-from lab_app.core.segmentation import preset, segment, threshold_mask  # noqa: E402
+from lab_app.core.segmentation import (PALE_PINK_NUCLEI, SegmentationParams,  # noqa: E402
+                                       preset, segment, threshold_mask)
+from model.preprocessing import PreprocessConfig, balance_field  # noqa: E402
+from model.shifts import COLOUR_SHIFTS, SHIFTS  # noqa: E402
 
 CLASSES = ("Benign", "Early", "Pre", "Pro")
 # The Segmented jpgs store masked pixels as raw HSV bytes (hue >= 168 in the blue channel,
 # S and V >= 50), black elsewhere. Half of 168 separates them from JPEG noise around black.
 AUTHORS_MASK_LEVEL = 84
+# The training fields' background colour the analysis balances each field to (model dir's
+# preprocess.white_balance).
+TRAINING_BACKGROUND = (249.0, 255.0, 252.0)
+# The default preset before the stain rule (for --previous).
+PREVIOUS_DEFAULT = SegmentationParams(
+    preset="previous-default", method="hsv", hue_min=120, hue_max=165, sat_min=50,
+    extra_ranges=(PALE_PINK_NUCLEI,), border_fragment_fraction=0.35)
 
 
 def authors_mask(segmented_bgr: np.ndarray) -> np.ndarray:
@@ -50,6 +69,11 @@ def boundary_band(mask: np.ndarray) -> np.ndarray:
     return (cv2.dilate(m, kernel) > 0) & ~(cv2.erode(m, kernel) > 0)
 
 
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 1.0
+
+
 def percentiles(values: list[int]) -> str:
     p = np.percentile(values, [5, 25, 50, 75, 95]) if values else []
     return "/".join(f"{v:g}" for v in p) + f" (max {max(values) if values else 0})"
@@ -61,9 +85,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", nargs="?", default=default_dir)
     parser.add_argument("--step", type=int, default=1)
+    parser.add_argument("--reference", default=",".join(f"{v:g}" for v in TRAINING_BACKGROUND),
+                        help="background colour R,G,B the fields are balanced to")
+    parser.add_argument("--no-balance", action="store_true", help="segment the raw fields")
+    parser.add_argument("--shifts", action="store_true",
+                        help="mean mask IoU under each colour shift (model/shifts.py)")
+    parser.add_argument("--previous", action="store_true",
+                        help="also the default preset before the stain rule")
     args = parser.parse_args()
     root = Path(args.data_dir)
     dataset, default = preset("dataset"), preset("default")
+    pre = PreprocessConfig(224, white_balance=None if args.no_balance else
+                           tuple(float(v) for v in args.reference.split(",")))
+    variants = {"default": default}
+    if args.previous:
+        variants["previous"] = PREVIOUS_DEFAULT
+    shift_iou: dict[str, dict[str, list[float]]] = {
+        name: {shift: [] for shift in COLOUR_SHIFTS} for name in variants}
+    other_counts: dict[str, dict[str, list[int]]] = {name: {} for name in variants}
+    rng = np.random.default_rng(0)
 
     totals = dict(inter=0, union=0, inter_t=0, union_t=0, agree=0, same=0, pixels=0, n=0,
                   with_cells=0, in_scope=0)
@@ -89,10 +129,23 @@ def main() -> None:
             c["same"] += int((ours == authors_procedure(bgr)).sum())
             c["pixels"] += ours.size
             c["n"] += 1
-            seg = segment(rgb, default)
+            balanced = balance_field(rgb, pre)[0]
+            seg = segment(balanced, default)
             counts.append(seg.count)
             c["with_cells"] += seg.count >= 1
-            scope = assess_scope(rgb, seg)
+            moved = {shift: balance_field(SHIFTS[shift](rgb, rng), pre)[0]
+                     for shift in COLOUR_SHIFTS} if args.shifts else {}
+            for name, params in variants.items():
+                if name == "default":
+                    mask = seg.mask > 0
+                else:
+                    other = segment(balanced, params)
+                    other_counts[name].setdefault(cls, []).append(other.count)
+                    mask = other.mask > 0
+                for shift, image in moved.items():
+                    shift_iou[name][shift].append(
+                        mask_iou(mask, segment(image, params).mask > 0))
+            scope = assess_scope(balanced, seg)
             c["in_scope"] += scope.in_scope
             if not scope.in_scope:
                 out_of_scope.append(f"{path.name}: {scope.reason}")
@@ -109,15 +162,32 @@ def main() -> None:
           f"     {t['agree'] / t['pixels']:.4f}  {t['same'] / t['pixels']:.5f}    "
           f"{t['with_cells'] / t['n']:.4f}   {'':28} {t['in_scope'] / t['n']:.4f}")
 
+    for name in variants:
+        if name != "default":
+            for cls, values in other_counts[name].items():
+                print(f"{name}: {cls:7} >=1cell {sum(v >= 1 for v in values) / len(values):.4f}  "
+                      f"cells p5/25/50/75/95 {percentiles(values)}")
+        if args.shifts:
+            print(f"{name}: mean mask IoU, field vs shifted field (both balanced), "
+                  f"{len(shift_iou[name][COLOUR_SHIFTS[0]])} fields")
+            for shift in COLOUR_SHIFTS:
+                values = np.array(shift_iou[name][shift])
+                print(f"    {shift:16} {values.mean():.3f}  (10th percentile "
+                      f"{np.percentile(values, 10):.3f})")
+
     field = cv2.imread(str(sorted((root / "Original" / "Pre").glob("*.jpg"))[0]))[:, :, ::-1]
-    field = np.ascontiguousarray(field)
+    field = balance_field(np.ascontiguousarray(field), pre)[0]
     capture = cv2.resize(field, (4000, 3000), interpolation=cv2.INTER_CUBIC)
-    for name, image, repeats in (("224x224", field, 200), ("4000x3000", capture, 5)):
-        segment(image, default)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            segment(image, default)
-        print(f"segment() {name}: {(time.perf_counter() - start) / repeats * 1000:.1f} ms")
+    for label, params in (("default", default), *((("previous", PREVIOUS_DEFAULT),)
+                                                  if args.previous else ())):
+        for name, image, repeats in (("224x224", field, 200), ("4000x3000", capture, 5)):
+            segment(image, params)
+            runs = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                segment(image, params)
+                runs.append(time.perf_counter() - start)
+            print(f"segment() {label} {name}: median {np.median(runs) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ import numpy as np
 
 REFERENCE_SIDE = 224          # the data set's field size; kernel sizes below are for it
 # Stain boxes on OpenCV's HSV scale: violet-to-purple nuclei, and the pale pink nuclei of some
-# Pro-B fields (the application's default segmentation preset, lab_app.core.segmentation).
+# Pro-B fields: the application's default segmentation before model 2.3.0, kept as they were so
+# that context-swap recipes trained with them repeat.
 STAIN_BOXES = (((120, 50, 0), (165, 255, 255)), ((133, 30, 245), (175, 255, 255)))
 MARGIN_PX = 4                 # cells keep a rim of their own surroundings
 PLATE_MAX_STAIN = 0.25        # a plate only from fields whose cells cover at most this fraction

@@ -1,16 +1,37 @@
-"""HSV colour segmentation of stained cells in a blood smear field.
+"""Colour segmentation of stained cells in a blood smear field.
 
-Pipeline: HSV colour threshold -> morphological opening (removes specks and the thin rims of red
-cells) -> closing (bridges small gaps inside a nucleus) -> hole filling -> connected components
--> cells, each with a bounding box, area, centroid and outline.
+Pipeline: colour rule -> morphological opening (removes specks and the thin rims of red cells)
+-> closing (bridges small gaps inside a nucleus) -> hole filling -> connected components -> cells,
+each with a bounding box, area, centroid and outline.
+
+Two colour rules (``SegmentationParams.method``):
+
+- ``"stain"`` (the ``default`` preset): each pixel's optical density (OD = -log10 of the light it
+  passes) is split into its strength and its direction in the plane perpendicular to grey (the
+  "stain direction", an angle: violet nuclei about 240-265 degrees, deep-blue lymphocyte nuclei
+  265-280, the field's red cells 275-310, pale pink Pro-B nuclei 215-245). A stronger or paler
+  stain scales the OD and leaves the direction as it is; another stain hue rotates every direction
+  alike. So the red cells' direction is measured in each field (``red_cell_reference``) and a
+  pixel is nucleus stain when its direction lies at least ``red_cell_margin`` degrees on the
+  violet side of it. Pixels far more strongly coloured than the field's red cells
+  (``VIVID_RATIO``) need less margin, up to the fixed ``VIVID_LIMIT``: a red cell is never that
+  vivid, and a direction read on a strong colour is not bent by a slight lamp tint, which turns
+  the pale red cells' direction far more than the nuclei's. Pixels weaker than
+  ``min_stain_density``, or whose colour lies within ``STAIN_NOISE`` of the red cells' direction
+  line, are background; a patch without a clearly nucleus-coloured core pixel
+  (``CORE_DISTANCE``, ``CORE_RATIO``) is a tinted red cell and dropped. The HSV box
+  (hue_min..val_max) then limits the result (the default box is wide and removes nothing the rule
+  keeps), and ``extra_ranges`` are added.
+- ``"hsv"`` (the ``dataset`` preset): a pixel is stain when it falls in the HSV box or in any of
+  ``extra_ranges``; nothing else is measured.
 
 Scale. The data set's fields are 224 x 224 pixels at 100x. Every size rule below (kernel sizes,
 areas) is written for such a 224 x 224 field and scaled with the image: lengths by
 sqrt(image_area / 224^2), areas by image_area / 224^2. A camera capture of the same field at
 4000 x 3000 is therefore segmented the same way as the 224 x 224 version of it. Images larger
-than ``WORK_MAX_PIXELS`` are segmented at a reduced working resolution (the colour threshold
-does not need camera resolution) and the mask, boxes, areas, centroids and outlines are scaled
-back to the input size.
+than ``WORK_MAX_PIXELS`` are segmented at a reduced working resolution (the colour rule does not
+need camera resolution) and the mask, boxes, areas, centroids and outlines are scaled back to the
+input size. The stain rule's field statistics are shares and percentiles, so scale-free.
 
 Rules for what counts as a cell (all at the 224 x 224 reference scale):
 - a component smaller than ``min_cell_area`` is a speck (stain precipitate, platelet, noise);
@@ -43,6 +64,51 @@ WORK_MAX_PIXELS = 1_000_000
 
 HUE_LIMIT = 179      # OpenCV 8-bit hue runs 0..179 (degrees / 2)
 CHANNEL_LIMIT = 255
+
+# Colour rules: "stain" (stain direction relative to the field's red cells) and "hsv" (HSV box).
+METHODS = ("stain", "hsv")
+
+# --- the stain rule's fixed constants (docs/segmentation.md, "`default`: the stain rule") ---
+# Pixels that vote for the red cells' direction: OD summed over R, G, B at least this much, a
+# stain direction at least this strong (OD), within this span of directions (degrees).
+STAINED_OD = 0.1
+STAINED_CHROMA = 0.03
+STAINED_SPAN = (230.0, 330.0)
+# The red cells' direction, in two steps: a first estimate, this percentile of the voters'
+# directions (red cells outnumber nuclei in most fields and lie on the high side); then the
+# median direction of the voters left after removing those more than RED_CELL_EXCLUDE degrees
+# below the first estimate (the nuclei of a crowded field would otherwise pull it down). Kept
+# within RED_CELL_RANGE; a field with fewer than MIN_VOTERS voters (per 224 x 224) takes
+# RED_CELL_DEFAULT.
+RED_CELL_PERCENTILE = 60.0
+RED_CELL_EXCLUDE = 22.0
+RED_CELL_RANGE = (240.0, 320.0)
+RED_CELL_DEFAULT = 292.0
+MIN_VOTERS = 1500
+# The red cells' colour strength: this percentile of the voters' strengths (red cells are the
+# many weakly coloured ones; nuclei, fewer, are stronger), never below MIN_RED_CELL_CHROMA.
+RED_CELL_STRENGTH_PERCENTILE = 40.0
+MIN_RED_CELL_CHROMA = 0.03
+# Vivid pixels: strength / red-cell strength from VIVID_RATIO[0] (the red-cell margin applies) to
+# VIVID_RATIO[1] (the fixed VIVID_LIMIT applies), blended in between.
+VIVID_RATIO = (1.3, 3.2)
+VIVID_LIMIT = 282.0
+# Pink side: directions more than PINK_SPAN degrees below the red cells' (or the default, if
+# lower) are red-pink, not nucleus stain.
+PINK_SPAN = 92.0
+# A faint pixel's direction is only trusted when its colour lies at least STAIN_NOISE (OD) away
+# from the red cells' direction line: on a weak colour the direction is mostly camera noise.
+STAIN_NOISE = 0.025
+# A patch of stain-coloured pixels is kept only when it holds a core pixel: at least CORE_DISTANCE
+# (OD) from the red cells' direction line, or CORE_RATIO times as strongly coloured as the red
+# cells. Rims and tinted parts of red cells have no core.
+CORE_DISTANCE = 0.05
+CORE_RATIO = 2.0
+
+_HALF_SQRT3 = np.float32(math.sqrt(3.0) / 2.0)
+# OD of each 8-bit level, relative to full white: log10(256 / (level + 1)).
+_OD_TABLE = (np.log10(256.0) - np.log10(np.arange(256, dtype=np.float64) + 1.0)).astype(
+    np.float32)
 
 
 @dataclass(frozen=True)
@@ -87,31 +153,37 @@ class HsvRange:
         return cv2.bitwise_or(upper, lower)
 
 
-# The pale pink nuclei of some Pro-B fields: saturation only 30..50, but paler (V >= 245) than
-# the pinkish red cells of some Benign fields, which stay below 240.
+# The pale pink nuclei of some Pro-B fields for the HSV rule: saturation only 30..50, but paler
+# (V >= 245) than the pinkish red cells of some Benign fields, which stay below 240. (The stain
+# rule finds them by their direction; the default preset no longer needs this range.)
 PALE_PINK_NUCLEI = HsvRange(hue_min=133, hue_max=175, sat_min=30, val_min=245)
 
 
 @dataclass(frozen=True)
 class SegmentationParams:
-    """Colour thresholds and clean-up rules; the defaults are the ``default`` preset.
+    """Colour rule and clean-up rules; the defaults are the ``default`` preset.
 
-    A pixel is stain when it falls in the main HSV box (hue_min..val_max) or in any of
-    ``extra_ranges``. Sizes are for a 224 x 224 field (see the module docstring)."""
+    ``method`` "stain": a pixel is stain when the stain rule keeps it and it lies in the HSV box
+    (hue_min..val_max), or when it falls in any of ``extra_ranges``. ``method`` "hsv": when it falls
+    in the HSV box or in any of ``extra_ranges``. Sizes are for a 224 x 224 field (see the module
+    docstring)."""
 
     preset: str = "default"
-    hue_min: int = 120
-    hue_max: int = 165
-    sat_min: int = 50
+    method: str = "stain"
+    hue_min: int = 100
+    hue_max: int = 175
+    sat_min: int = 12
     sat_max: int = 255
     val_min: int = 0
     val_max: int = 255
-    extra_ranges: tuple[HsvRange, ...] = (PALE_PINK_NUCLEI,)
+    extra_ranges: tuple[HsvRange, ...] = ()
+    red_cell_margin: float = 18.0     # degrees of stain direction (stain rule only)
+    min_stain_density: float = 0.04   # OD of the stain direction (stain rule only)
     open_kernel: int = 4          # px; 0 or 1 = no opening
     close_kernel: int = 3         # px; 0 or 1 = no closing
     fill_holes: bool = True
     min_cell_area: int = 60       # px; smaller components are specks
-    border_fragment_fraction: float = 0.35
+    border_fragment_fraction: float = 0.2
 
     @property
     def main_range(self) -> HsvRange:
@@ -130,6 +202,9 @@ class SegmentationParams:
         """Raise SegmentationError with a sentence naming the bad setting; return self."""
         if not isinstance(self.preset, str) or not self.preset.strip():
             raise SegmentationError("Segmentation preset name must not be empty.")
+        if self.method not in METHODS:
+            raise SegmentationError(
+                f"Colour rule must be one of: {', '.join(METHODS)} (got {self.method!r}).")
         self.main_range.validate()
         if not isinstance(self.extra_ranges, tuple) or \
                 not all(isinstance(r, HsvRange) for r in self.extra_ranges):
@@ -138,6 +213,8 @@ class SegmentationParams:
             extra.validate(f"Extra colour range {number}: ")
         _check_range("Opening kernel size", self.open_kernel, 0, 51)
         _check_range("Closing kernel size", self.close_kernel, 0, 51)
+        _check_number("Red cell margin", self.red_cell_margin, 0.0, 90.0, " degrees")
+        _check_number("Minimum stain density", self.min_stain_density, 0.0, 1.0)
         _check_range("Minimum cell area", self.min_cell_area, 0, REFERENCE_AREA)
         if not isinstance(self.fill_holes, bool):
             raise SegmentationError("Fill holes must be true or false.")
@@ -155,7 +232,9 @@ class SegmentationParams:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "SegmentationParams":
         """Build from a dict (settings file, results.json). Missing keys take the values of the
-        named preset; unknown keys or wrong types raise SegmentationError."""
+        named preset; unknown keys or wrong types raise SegmentationError. Settings written before
+        the stain rule existed list an HSV box but no ``method``: they keep the HSV rule they were
+        made with."""
         if not isinstance(data, dict):
             raise SegmentationError("Segmentation settings must be a set of named values.")
         known = {f.name for f in fields(cls)}
@@ -165,6 +244,8 @@ class SegmentationParams:
         name = data.get("preset", "default")
         base = preset(name) if name in PRESET_NAMES else cls(preset=str(name))
         values: dict[str, Any] = {}
+        if "method" not in data and "hue_min" in data:
+            values["method"] = "hsv"
         for key, raw in data.items():
             if key == "extra_ranges":
                 values[key] = _ranges_from_json(raw)
@@ -194,6 +275,14 @@ def _check_range(label: str, value: Any, low: int, high: int) -> None:
         raise SegmentationError(f"{label} must be between {low} and {high}.")
 
 
+def _check_number(label: str, value: Any, low: float, high: float, unit: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise SegmentationError(f"{label} must be a number.")
+    if not low <= value <= high:
+        raise SegmentationError(f"{label} must be between {low:g} and {high:g}{unit}.")
+
+
 def _coerce(key: str, raw: Any, kind: type) -> Any:
     """JSON gives ints for floats and vice versa; accept exact equivalents, refuse the rest."""
     if kind is bool:
@@ -213,17 +302,18 @@ def _coerce(key: str, raw: Any, kind: type) -> Any:
 
 # Presets. How the numbers were chosen, and what they achieve, is in docs/segmentation.md.
 _PRESETS: dict[str, SegmentationParams] = {
-    # Stained nuclei on every stain of the data set: the violet-to-purple box (blue red cells
-    # stay below hue 120 or saturation 50; the thin rims that reach it go in the opening) plus
-    # the pale pink nuclei of some Pro-B fields.
+    # Stained nuclei on every stain of the data set, and on the same fields under another lamp,
+    # exposure, stain strength or stain hue: the stain rule (violet, deep-blue and pale pink
+    # nuclei, measured against the field's own red cells) inside a wide HSV box (hue 100..175,
+    # S >= 12) that removes nothing the rule keeps.
     "default": SegmentationParams(),
     # The data set authors' threshold. Their code converted a BGR-loaded image with the RGB->HSV
     # code and kept hue 168..182, S >= 50, V >= 50; in correct HSV terms that is hue 121..132
     # (OpenCV hue stops at 179, so 180..182 selects nothing). Reproduces their pixels to 99.98%.
     # Clean-up kept minimal: only specks are dropped when counting cells.
     "dataset": SegmentationParams(
-        preset="dataset", hue_min=121, hue_max=132, sat_min=50, sat_max=255, val_min=50,
-        val_max=255, extra_ranges=(), open_kernel=0, close_kernel=0, fill_holes=False,
+        preset="dataset", method="hsv", hue_min=121, hue_max=132, sat_min=50, sat_max=255,
+        val_min=50, val_max=255, extra_ranges=(), open_kernel=0, close_kernel=0, fill_holes=False,
         min_cell_area=30, border_fragment_fraction=0.0),
 }
 PRESET_NAMES = tuple(_PRESETS)
@@ -268,12 +358,108 @@ def _check_rgb(rgb: np.ndarray) -> None:
         raise ValueError("segmentation needs an RGB uint8 array of shape H x W x 3")
 
 
+def _stain_planes(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
+    """OD summed over R, G, B; the OD's coordinates x, y in the plane perpendicular to grey; its
+    length there (strength) and angle (direction, degrees). All float32, H x W. (In-place
+    arithmetic: at 224 x 224 every new float array costs about as much as the sum itself.)"""
+    od = cv2.LUT(np.ascontiguousarray(rgb), _OD_TABLE)
+    red, green, blue = cv2.split(od)
+    x = red - green
+    x *= _HALF_SQRT3
+    red += green                      # red + green from here on
+    density = red + blue
+    red *= np.float32(0.5)
+    blue -= red                       # y = blue - (red + green) / 2
+    strength, direction = cv2.cartToPolar(x, blue, angleInDegrees=True)
+    return density, x, blue, strength, direction
+
+
+def stain_polar(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: OD summed over R, G, B; stain strength (OD length perpendicular to grey); stain
+    direction (degrees, 0..360). All float32, H x W."""
+    density, _, _, strength, direction = _stain_planes(rgb)
+    return density, strength, direction
+
+
+@dataclass(frozen=True)
+class RedCells:
+    """What the stain rule measured in a field: the red cells' stain direction (degrees) and
+    colour strength (OD), and whether they were measured or defaulted (too few stained pixels)."""
+
+    direction: float
+    strength: float
+    measured: bool
+
+
+def _percentile(values: np.ndarray, low: float, percent: float) -> float:
+    """np.percentile of angles >= low (degrees), from a 0.5-degree histogram: no sort."""
+    bins = np.bincount(((values - low) * 2.0).astype(np.int32))
+    rank = int(np.searchsorted(np.cumsum(bins), percent / 100.0 * values.size))
+    return low + (rank + 0.5) / 2.0
+
+
+def red_cell_reference(density: np.ndarray, strength: np.ndarray,
+                       direction: np.ndarray) -> RedCells:
+    """The field's red-cell direction and strength (see the module docstring)."""
+    voters = (density >= STAINED_OD) & (strength >= STAINED_CHROMA) \
+        & (direction >= STAINED_SPAN[0]) & (direction <= STAINED_SPAN[1])
+    directions = direction[voters]
+    minimum = max(MIN_VOTERS * density.size / REFERENCE_AREA, 20)
+    if directions.size < minimum:
+        return RedCells(RED_CELL_DEFAULT, 0.06, False)
+    first = _percentile(directions, STAINED_SPAN[0], RED_CELL_PERCENTILE)
+    low = max(first - RED_CELL_EXCLUDE, STAINED_SPAN[0])
+    kept = directions >= low
+    if np.count_nonzero(kept) >= minimum / 2:
+        red = _percentile(directions[kept], low, 50.0)
+    else:
+        red = first
+    red = float(np.clip(red, *RED_CELL_RANGE))
+    strengths = strength[voters]
+    rank = int(round(RED_CELL_STRENGTH_PERCENTILE / 100.0 * (strengths.size - 1)))
+    level = float(np.partition(strengths, rank)[rank])
+    return RedCells(red, max(level, MIN_RED_CELL_CHROMA), True)
+
+
+def stain_rule_mask(rgb: np.ndarray, params: SegmentationParams) -> np.ndarray:
+    """The stain rule alone (bool, input size): nucleus-coloured pixels by stain direction."""
+    density, x, y, strength, direction = _stain_planes(rgb)
+    # Field statistics (percentiles, medians) from every other row and column: the same numbers
+    # within a fraction of a degree, four times faster.
+    red = red_cell_reference(density[::2, ::2], strength[::2, ::2], direction[::2, ::2])
+    ratio = strength * np.float32(1.0 / red.strength)
+    vivid = ratio - np.float32(VIVID_RATIO[0])
+    vivid *= np.float32(1.0 / (VIVID_RATIO[1] - VIVID_RATIO[0]))
+    np.clip(vivid, 0.0, 1.0, out=vivid)
+    faint_limit = np.float32(red.direction - params.red_cell_margin)
+    vivid *= np.float32(VIVID_LIMIT) - faint_limit
+    vivid += faint_limit                                    # the direction limit per pixel
+    pink_limit = np.float32(min(red.direction, RED_CELL_DEFAULT) - PINK_SPAN)
+    # Distance of the colour from the red cells' direction line, positive on the violet side (OD).
+    angle = math.radians(red.direction)
+    x *= np.float32(math.sin(angle))
+    y *= np.float32(math.cos(angle))
+    x -= y
+    distance = x
+    keep = (strength >= np.float32(params.min_stain_density)) & (direction <= vivid) \
+        & (direction >= pink_limit) \
+        & ((distance >= np.float32(STAIN_NOISE)) | (ratio > np.float32(VIVID_RATIO[0])))
+    core = keep & ((distance >= np.float32(CORE_DISTANCE)) | (ratio >= np.float32(CORE_RATIO)))
+    count, labels = cv2.connectedComponents(keep.view(np.uint8), connectivity=8)
+    with_core = np.zeros(count, bool)
+    with_core[labels[core]] = True
+    with_core[0] = False
+    return with_core[labels]
+
+
 def threshold_mask(rgb: np.ndarray, params: SegmentationParams) -> np.ndarray:
-    """The raw colour-threshold mask (uint8 0/255, input size), before any clean-up."""
+    """The raw colour mask (uint8 0/255, input size), before any clean-up."""
     _check_rgb(rgb)
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
-    mask = np.zeros(hsv.shape[:2], np.uint8)
-    for box in params.ranges:
+    mask = params.main_range.mask(hsv)
+    if params.method == "stain":
+        np.multiply(mask, stain_rule_mask(rgb, params), out=mask, casting="unsafe")
+    for box in params.extra_ranges:
         mask = cv2.bitwise_or(mask, box.mask(hsv))
     return mask
 

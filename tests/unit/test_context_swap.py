@@ -31,15 +31,6 @@ def test_cell_mask_covers_the_cells_the_application_segments(fields):
         assert covered >= 0.95, f"the cell mask misses {1 - covered:.0%} of the segmented cells"
 
 
-def test_stain_boxes_are_the_default_segmentation_presets():
-    # model may not import lab_app, so the boxes are copied; this keeps the copy true.
-    from lab_app.core.segmentation import preset
-    from model.context_swap import STAIN_BOXES
-    ranges = preset("default").ranges
-    assert STAIN_BOXES == tuple(((r.hue_min, r.sat_min, r.val_min), (r.hue_max, r.sat_max, r.val_max))
-                                for r in ranges)
-
-
 def test_background_plate_has_the_cells_removed(fields):
     checked = 0
     for rgb in fields:
