@@ -29,6 +29,7 @@ from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, rea
                        sha256_file)
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, model_field, preprocess_fields
+from .white_balance import estimate_background
 from .recipe import RECIPE_OPTIONS, recipe_value
 
 ONNX_OPSET = 17
@@ -214,6 +215,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
         "sha256": sha256_file(out / WEIGHTS), "onnx_sha256": sha256_file(out / ONNX),
         "onnx_outputs": ["logits", "features", "cam"], "onnx_opset": ONNX_OPSET,
         **({"feature_density": density} if density else {}),
+        **({"background_range": run["background_range"]} if run.get("background_range") else {}),
         "metrics": {"split": "validation (contiguous blocks)", **metrics, "misclassified": errors},
         "training": {
             "command": cfg.get("command", ""), "device": run.get("device"),
@@ -253,31 +255,53 @@ def _pooled_features(onnx_path: Path, fields: list[np.ndarray], pre: PreprocessC
     return np.concatenate(out)
 
 
-def _fit_feature_density(out: Path, run: dict, run_dir: Path, pre: PreprocessConfig,
-                         val_fields, refit: str) -> dict | None:
-    """Fit the unlike-training detector (model/ood.py) on the training fields and set its flag
-    threshold: on the held-out validation fields, or, for a refit (which has none), from its
-    training fields scaled as the recipe run's held-out threshold was to its training fields."""
-    classes = run["classes"]
-    train_samples, y_train = _val_set(run, run_dir, "train")
-    train_fields = [model_field(read_rgb(s.path), pre) for s in train_samples]
-    train_pooled = _pooled_features(out / ONNX, train_fields, pre)
-    density = ood.fit(train_pooled, y_train)
+def fit_feature_density(onnx_path: Path, pre: PreprocessConfig, train_fields, y_train,
+                        val_fields=None, recipe_record: dict | None = None):
+    """Fit the unlike-training detector (model/ood.py) on prepared training fields and set its
+    flag threshold: on held-out validation fields when given, else (a refit, which has none)
+    from its training fields scaled as ``recipe_record``'s held-out threshold was to its own
+    training fields. Returns (density, model.json record without the file's sha256)."""
+    train_pooled = _pooled_features(onnx_path, train_fields, pre)
+    density = ood.fit(train_pooled, np.asarray(y_train))
     train_q = float(np.quantile(density.distances(train_pooled), ood.FLAGGED_QUANTILE))
     record = {"file": ood.FILENAME, "method": ood.__doc__.strip().splitlines()[0],
               "components": int(density.components.shape[1]), "quantile": ood.FLAGGED_QUANTILE,
-              "training_quantile": train_q, "n_train": len(train_fields), "classes": classes}
-    if refit:
-        recipe = read_model_json(Path(refit)).get("feature_density")
-        if not recipe:
-            log_export(f"the recipe {refit} has no feature density; this refit gets none")
-            return None
-        record["threshold"] = train_q * recipe["threshold"] / recipe["training_quantile"]
-        record["threshold_from"] = "the recipe run's held-out ratio (threshold / training quantile)"
-    else:
-        val_d = density.distances(_pooled_features(out / ONNX, val_fields, pre))
+              "training_quantile": train_q, "n_train": len(train_fields)}
+    if val_fields is not None and len(val_fields):
+        val_d = density.distances(_pooled_features(onnx_path, val_fields, pre))
         record["threshold"] = float(np.quantile(val_d, ood.FLAGGED_QUANTILE))
         record["threshold_from"] = f"validation fields (n={len(val_d)})"
+    elif recipe_record:
+        record["threshold"] = train_q * recipe_record["threshold"] / recipe_record["training_quantile"]
+        record["threshold_from"] = ("the training fields, scaled by the held-out ratio (threshold / "
+                                    f"training quantile) of {recipe_record.get('measured_on', 'its recipe run')}")
+    else:
+        return None, None
+    return density, record
+
+
+def _fit_feature_density(out: Path, run: dict, run_dir: Path, pre: PreprocessConfig,
+                         val_fields, refit: str) -> dict | None:
+    """The detector of a run's model dir, written beside it; None when it cannot be set."""
+    train_samples, y_train = _val_set(run, run_dir, "train")
+    raws = [read_rgb(s.path) for s in train_samples]
+    train_fields = [model_field(rgb, pre) for rgb in raws]
+    if pre.white_balance is None:  # a model that reads colours as captured: their range
+        from .upgrade import background_range
+        found = [b for b, _ in (estimate_background(rgb) for rgb in raws) if b]
+        run["background_range"] = background_range(np.array(found)) if found else None
+    recipe_record = None
+    if refit:
+        recipe = read_model_json(Path(refit))
+        recipe_record = recipe.get("feature_density")
+        if recipe_record:
+            recipe_record = dict(recipe_record, measured_on=f"the recipe run {recipe['name']} "
+                                                            f"{recipe['version']}")
+    density, record = fit_feature_density(out / ONNX, pre, train_fields, y_train,
+                                          None if refit else val_fields, recipe_record)
+    if density is None:
+        log_export("no held-out fields to set the unlike-training threshold; no detector")
+        return None
     density.save(out / ood.FILENAME)
     record["sha256"] = sha256_file(out / ood.FILENAME)
     return record

@@ -61,6 +61,9 @@ class InferenceEngine:
         self.temperature = float(self.meta["temperature"])
         self.low_confidence_threshold = float(self.meta.get("low_confidence_threshold", 0.7))
         self.feature_density, self.unlike_training_threshold = self._load_feature_density()
+        # The training fields' background colours (model/upgrade.py): a model that reads colours
+        # as captured is unlike itself outside them.
+        self.background_range = self.meta.get("background_range")
         self.batch_size = batch_size
         self._lock = threading.Lock()
         if backend is None:

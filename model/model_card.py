@@ -213,6 +213,15 @@ def _acquisition_lines(meta: dict) -> list[str]:
                      "background lands on RGB (" + ", ".join(f"{v:g}" for v in reference) + "), the "
                      "training fields' median background (model/white_balance.py); a field with no "
                      "usable background is left as captured and its row says so.")
+    rng = meta.get("background_range")
+    if rng and not reference:
+        span = "; ".join(f"{n.replace('_', ' ')} {lo:g} to {hi:g}"
+                         for n, lo, hi in zip(rng["names"], rng["low"], rng["high"]))
+        lines.append("- Lamp check: the model reads colours as captured, so a field whose "
+                     "background (the lamp's colour and the exposure) lies outside that of the "
+                     f"training fields ({span}; all but the outer {rng.get('outer_percent')}% of "
+                     f"{rng['n']} fields) is "
+                     "flagged unlike_training.")
     density = meta.get("feature_density")
     if density:
         lines.append(f"- Unlike-training flag: a Mahalanobis distance on the pooled features "

@@ -313,9 +313,8 @@ def train(cfg: TrainConfig) -> Path:
     store_size = int(round(cfg.img_size * STORE_FACTOR))
     reference = None
     if init_meta is not None and init_meta.get("white_balance") is not None:
-        if not cfg.white_balance:
-            raise DataError(f"The starting model {cfg.init} balances each field's colour; "
-                            "fine-tuning it needs --white-balance too.")
+        # Fine-tuning keeps the colour constancy the starting weights were trained with.
+        cfg.white_balance = True
         reference = tuple(init_meta["white_balance"])
     elif cfg.white_balance:
         reference = _reference_background(train_s)

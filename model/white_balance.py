@@ -54,6 +54,20 @@ class WhiteBalance:
 
 
 IDENTITY = (1.0, 1.0, 1.0)
+# The median background of the data set's 2604 Original fields (the estimate below): what the
+# segmentation and the scope check balance to when the model itself reads colours as captured.
+DATA_SET_BACKGROUND = (249.0, 254.0, 251.0)
+
+
+# How a background colour is compared with the training fields' (model.json "background_range").
+BACKGROUND_STATS = ("level", "red_minus_blue", "green_minus_red_blue")
+
+
+def background_stats(background: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Level (mean of R, G, B), red minus blue (warm or cool lamp) and green minus the mean of red
+    and blue (green or magenta cast) of a background colour."""
+    r, g, b = background
+    return (r + g + b) / 3.0, r - b, g - (r + b) / 2.0
 
 
 def _working_copy(rgb: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model.inference import InferenceEngine, normalise_cam
+from model import white_balance
 from model.preprocessing import balance_field, normalize, resize_field
 
 from . import focus
@@ -137,9 +138,15 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     t1 = time.perf_counter()
     res.height, res.width = rgb.shape[:2]
     pre = engine.preprocess_config
-    balanced, balance = balance_field(rgb, pre)
-    # The data set authors' rule reads the colours as captured, pixel for pixel; every other
-    # segmentation reads the balanced field, so another lamp moves its mask as little as the call.
+    model_input, balance = balance_field(rgb, pre)
+    # Segmentation and the scope check always read a balanced field, so another lamp moves the
+    # mask and the scope verdict as little as possible; a model trained on colours as captured
+    # (before 2.3.0) still gets them so. The data set authors' rule reads the colours as
+    # captured, pixel for pixel.
+    if balance is None:
+        balanced, balance = white_balance.balance(rgb, white_balance.DATA_SET_BACKGROUND)
+    else:
+        balanced = model_input
     seg_input = rgb if opts.segmentation.preset == "dataset" else balanced
     seg = segment(seg_input, opts.segmentation)
     res.cells = seg.count
@@ -152,15 +159,33 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     if opts.keep_arrays:
         res.mask = seg.mask
     t2 = time.perf_counter()
-    field_in = resize_field(balanced, pre.input_size)
+    field_in = resize_field(model_input, pre.input_size)
     sharpness = focus.sharpness(field_in)
     if not focus.in_focus(sharpness):
         res.flags.append(FLAG_OUT_OF_FOCUS)
-    res.acquisition = {"white_balance": balance.to_json() if balance else None,
+    res.acquisition = {"white_balance": dict(balance.to_json(),
+                                             model_reads_balanced=pre.white_balance is not None),
                        "sharpness": round(sharpness, 4), "min_sharpness": focus.MIN_SHARPNESS}
+    if pre.white_balance is None and _lamp_unlike_training(balance, engine.background_range):
+        res.acquisition["background_range"] = engine.background_range
+        res.flags.append(FLAG_UNLIKE_TRAINING)
     tensor = normalize(field_in[None], pre)[0]
     t3 = time.perf_counter()
     return _Prepared(index, res, tensor, {"segment": t2 - t1, "preprocess": t3 - t2})
+
+
+# Levels of slack beyond the training fields' background range (JPEG and rounding).
+BACKGROUND_SLACK = 3.0
+
+
+def _lamp_unlike_training(balance, background_range: dict | None) -> bool:
+    """A model that reads colours as captured, on a field whose background (the lamp's colour
+    and the exposure) lies outside every training field's: its call cannot be trusted."""
+    if not background_range or balance is None or balance.background is None:
+        return False
+    low, high = background_range["low"], background_range["high"]
+    return any(v < lo - BACKGROUND_SLACK or v > hi + BACKGROUND_SLACK
+               for v, lo, hi in zip(white_balance.background_stats(balance.background), low, high))
 
 
 def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, distance: float | None,
@@ -171,7 +196,7 @@ def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, distance
     if distance is not None:
         res.acquisition["feature_distance"] = round(float(distance), 4)
         res.acquisition["max_feature_distance"] = engine.unlike_training_threshold
-        if distance > engine.unlike_training_threshold:
+        if distance > engine.unlike_training_threshold and FLAG_UNLIKE_TRAINING not in res.flags:
             res.flags.append(FLAG_UNLIKE_TRAINING)
     if FLAG_OUT_OF_SCOPE in res.flags:
         # No confident subtype for something that is not a smear field.

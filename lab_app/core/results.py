@@ -39,6 +39,12 @@ def flag_reason(flag: str, result: "ImageResult") -> str | None:
     if flag == FLAG_OUT_OF_FOCUS and acq.get("sharpness") is not None:
         return (f"Too little fine detail (sharpness {acq['sharpness']:.2f}, in focus from "
                 f"{acq.get('min_sharpness', 0):.2f}): refocus and capture the field again.")
+    if flag == FLAG_UNLIKE_TRAINING and acq.get("background_range"):
+        seen = (acq.get("white_balance") or {}).get("background") or []
+        return (f"The background's colour (RGB {', '.join(f'{v:.0f}' for v in seen)}) is unlike "
+                "that of every training image: another lamp, filter, exposure or camera white "
+                "balance, which changes the model's calls. Set the camera like the lab's "
+                "reference, or check the call by eye.")
     if flag == FLAG_UNLIKE_TRAINING and acq.get("feature_distance") is not None:
         return (f"The field looks unlike the images the model learned from (distance "
                 f"{acq['feature_distance']:.2f}, limit {acq.get('max_feature_distance') or 0:.2f}): "
