@@ -32,7 +32,7 @@ def tiny_trained_model(tiny_dataset, tmp_path_factory) -> Path:
     from model.train import main as train_main
     out = tmp_path_factory.mktemp("tiny_run")
     rc = train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "64",
-                     "--batch-size", "8", "--threads", "2"])
+                     "--batch-size", "8", "--threads", "2", "--white-balance", "--acquisition", "0.5"])
     assert rc == 0
     return out / "model"
 

@@ -84,3 +84,20 @@ def test_a_run_records_its_augmentation_option_in_the_card(tiny_dataset, tmp_pat
     meta = json.loads((out / "model" / "model.json").read_text())
     assert meta["training"][key] == float(option[1])
     assert card_words in (out / "model" / "MODEL_CARD.md").read_text()
+
+
+def test_acquisition_shift_off_draws_nothing_and_on_stays_a_smear(real_images):
+    from model.augment import acquisition_shift
+    x = augment_batch(_real_fields(real_images), 64, torch.zeros(3), torch.ones(3), AugmentConfig(),
+                      torch.Generator().manual_seed(1)).contiguous()
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert acquisition_shift(x, 0.0, g1) is x
+    assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=g2))
+    shifted = acquisition_shift(x.clone(), 1.0, torch.Generator().manual_seed(7))
+    again = acquisition_shift(x.clone(), 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(shifted, again)                      # seeded: the run repeats
+    assert shifted.shape == x.shape and 0.0 <= shifted.min() and shifted.max() <= 1.0
+    change = (shifted - x).abs().mean(dim=(1, 2, 3))
+    assert torch.all(change > 0.002)                       # every field got another acquisition
+    # ... and is still a bright-field smear: the background stays the brightest part.
+    assert torch.all(shifted.mean(dim=1).flatten(1).quantile(0.9, dim=1) > 0.6)

@@ -37,8 +37,11 @@ def test_one_epoch_training_gives_a_loadable_model_dir(tiny_trained_model):
     assert engine.device_label == "CPU: ONNX Runtime"
 
 
-def test_torch_and_onnx_agree(model_dir, tiny_dataset):
+@pytest.mark.parametrize("which", ["model_dir", "tiny_trained_model"])
+def test_torch_and_onnx_agree(which, request, tiny_dataset):
+    """The bundled model (colours as captured) and a model trained with colour constancy."""
     from model.data import read_rgb
+    model_dir = request.getfixturevalue(which)
     images = [read_rgb(p) for p in sorted(tiny_dataset.rglob("*.jpg"))]
     onnx = InferenceEngine(model_dir, device="cpu")
     torch_cpu = InferenceEngine(model_dir, device="cpu", backend="torch")
@@ -48,6 +51,12 @@ def test_torch_and_onnx_agree(model_dir, tiny_dataset):
     assert (a.probabilities.argmax(1) == b.probabilities.argmax(1)).all()
     assert np.allclose(a.cams, b.cams, atol=1e-3 * max(1.0, float(np.abs(b.cams).max())))
     assert np.allclose(a.probabilities.sum(1), 1.0)
+    # The same preprocessing runs before both, and the feature distance agrees.
+    assert onnx.preprocess_config == torch_cpu.preprocess_config
+    if which == "tiny_trained_model":
+        assert onnx.preprocess_config.white_balance is not None
+    assert a.distances is not None and b.distances is not None
+    assert np.allclose(a.distances, b.distances, rtol=1e-3, atol=1e-3)
 
 
 def test_evaluate_writes_json_with_contract_keys(model_dir, tiny_dataset, tmp_path):
@@ -167,6 +176,7 @@ def test_retraining_from_a_model_dir_keeps_its_preprocessing(tiny_trained_model,
     new = json.loads((out / "model" / "model.json").read_text())
     assert new["input_size"] == old["input_size"]
     assert new["mean"] == old["mean"] and new["std"] == old["std"]
+    assert new["white_balance"] == old["white_balance"] and new["training"]["white_balance"]
     assert new["classes"] == old["classes"]
     assert new["training"]["init"] == str(tiny_trained_model)
 
