@@ -14,7 +14,7 @@ set -u
 OUT=${OUT:-/tmp/gpu-out}
 EPOCHS=${EPOCHS:-80}
 IMG=${IMG:-224}
-VERSION=${VERSION:-2.3.0}   # the new model's version (model.json, folder name)
+VERSION=${VERSION:-2.4.0}   # the new model's version (model.json, folder name)
 MAX_MINUTES=${MAX_MINUTES:-5.5}
 BUDGET_S=${BUDGET_S:-560}   # the whole script; a device command may run 600 s
 PY=${PY:-python3}
