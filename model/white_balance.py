@@ -19,11 +19,12 @@ Pure numpy + OpenCV: the clinic build (no torch) and training run the very same 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .resample import working_copy
 
 # Estimated on at most this many pixels (the statistics are shares and medians, scale-free).
 WORK_MAX_PIXELS = 128 * 128
@@ -71,12 +72,7 @@ def background_stats(background: tuple[float, float, float]) -> tuple[float, flo
 
 
 def _working_copy(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    if height * width <= WORK_MAX_PIXELS:
-        return rgb
-    scale = math.sqrt(WORK_MAX_PIXELS / (height * width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return working_copy(rgb, WORK_MAX_PIXELS)
 
 
 def _median_level(hist: np.ndarray) -> float:

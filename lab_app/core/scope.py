@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from lab_app.core.segmentation import SegmentationResult
+from model.resample import working_copy
 
 # Limits (see the table above). Hue on OpenCV's 0..179 scale.
 MIN_BACKGROUND_BRIGHTNESS = 170
@@ -66,12 +67,7 @@ class ScopeAssessment:
 
 
 def _working_copy(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    if height * width <= WORK_MAX_PIXELS:
-        return rgb
-    scale = math.sqrt(WORK_MAX_PIXELS / (height * width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return working_copy(rgb, WORK_MAX_PIXELS)
 
 
 def _percentile_u8(values: np.ndarray, q: float) -> float:
