@@ -32,7 +32,10 @@ def _colour_balance(acquisition: dict) -> str:
     if balance.get("fallback"):
         return f"left as captured: {balance['fallback']}"
     gains = balance.get("gains")
-    return ("gains " + " ".join(f"{g:.3f}" for g in gains)) if gains else ""
+    if not gains:
+        return ""
+    where = "" if balance.get("model_reads_balanced", True) else " (segmentation and scope)"
+    return "gains " + " ".join(f"{g:.3f}" for g in gains) + where
 
 
 def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
