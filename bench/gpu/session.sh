@@ -21,6 +21,12 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu rehearses the script on a machine without a GPU
 CONTEXT_SWAP=${CONTEXT_SWAP:-0}     # labapp-train --context-swap (0: the 2.0.0 recipe, the best measured)
 SEED1_SWAP=${SEED1_SWAP:-0}         # the seed-1 run's --context-swap (0: the 2.0.0 recipe)
+# Acquisition robustness (docs/robustness.md): colour constancy and a mild acquisition-shift
+# augmentation; WHITE_BALANCE=0 ACQUISITION=0 repeats the 2.0.0 recipe.
+WHITE_BALANCE=${WHITE_BALANCE:-1}
+ACQUISITION=${ACQUISITION:-0.4}
+ROBUST_ARGS=(--acquisition "$ACQUISITION")
+[ "$WHITE_BALANCE" != 0 ] && ROBUST_ARGS+=(--white-balance)
 # shellcheck source=bench/gpu/common.sh
 source "$(dirname "$0")/common.sh"
 
@@ -28,7 +34,7 @@ stamp "train ${IMG} px, ${EPOCHS} epochs"
 RUN=/tmp/run-gpu
 $PY -m model.train "$DATA/Original" --out "$RUN" --img-size "$IMG" --epochs "$EPOCHS" \
     --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version "$VERSION" \
-    --context-swap "$CONTEXT_SWAP" \
+    --context-swap "$CONTEXT_SWAP" "${ROBUST_ARGS[@]}" \
     --note "Trained on a lent NVIDIA GPU from a lossless jpegtran copy of Original/ (pixel-identical; bench/gpu/pack_dataset.sh), re-exported on the CPU against the original files."
 echo "train exit: $?"
 for f in best.pt run.json split.json; do cp "$RUN/$f" "$OUT/" 2>/dev/null || echo "missing $f"; done
@@ -48,6 +54,9 @@ if [ -f "$RUN/model/model.json" ]; then
         tests/unit/test_model_lifecycle.py -k "cuda or auto_device" 2>&1 | tail -8
     timeout 60 $PY -m lab_app.cli resources/samples --out /tmp/samples-cuda --device "$DEVICE" --quiet
     echo "labapp-batch --device $DEVICE on the samples: exit $?"
+    stamp "robustness on split 0's validation fields (256 of them)"
+    LABAPP_DATASET_DIR=$DATA timeout 150 $PY bench/robustness.py --model "$RUN/model" --limit 256 \
+        --json "$OUT/robustness.json" | tail -25
     stamp "throughput on CUDA"
     LABAPP_DATASET_DIR=$DATA timeout 90 $PY bench/throughput.py --device "$DEVICE" --memory-n 0 | tee "$OUT/throughput-cuda.md"
 fi
