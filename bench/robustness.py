@@ -63,8 +63,8 @@ def validation_fields(model_dir: Path, limit: int | None) -> list[tuple[Path, st
         raise SystemExit(f"{model_dir} trained on every image, so no field of the data set is new "
                          "to it; benchmark the recipe run it repeats (its model.json names it).")
     rels = sorted(split["val"])
-    if limit:
-        rels = rels[:: max(1, len(rels) // limit)][:limit]
+    if limit and limit < len(rels):   # evenly spread over the classes' blocks
+        rels = [rels[int(i)] for i in np.linspace(0, len(rels) - 1, limit)]
     root = DATA / "Original"
     if not root.is_dir():
         raise SystemExit(f"the data set is not at {root}; set LABAPP_DATASET_DIR or use --fast")
