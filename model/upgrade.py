@@ -34,7 +34,7 @@ from .export import fit_feature_density
 from .model_card import render_model_card
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json, sha256_file
 from .preprocessing import PreprocessConfig, model_field
-from .white_balance import BACKGROUND_STATS, estimate_background
+from .white_balance import BACKGROUND_STATS, background_stats, estimate_background
 
 
 def _samples(model_dir: Path, data_dirs: list[str], part: str, classes: list[str]):
@@ -63,7 +63,7 @@ def background_range(backgrounds: np.ndarray) -> dict:
     blue (green or magenta cast). A model that reads colours as captured has seen nothing
     outside them."""
     b = np.asarray(backgrounds, np.float64)
-    stats = np.stack([b.mean(axis=1), b[:, 0] - b[:, 2], b[:, 1] - (b[:, 0] + b[:, 2]) / 2], axis=1)
+    stats = np.array([background_stats(tuple(row)) for row in b])
     # The level varies more within the data set (darker smears) than a lamp's tint does, and an
     # exposure change moves it far: its outer 0.1% set the bounds, the tints' outer 0.5%.
     low = [float(np.percentile(stats[:, k], q)) for k, q in enumerate(LOW_PERCENTILES)]

@@ -181,7 +181,7 @@ BACKGROUND_SLACK = 3.0
 def _lamp_unlike_training(balance, background_range: dict | None) -> bool:
     """A model that reads colours as captured, on a field whose background (the lamp's colour
     and the exposure) lies outside every training field's: its call cannot be trusted."""
-    if not background_range or balance is None or balance.background is None:
+    if not background_range or balance.background is None:
         return False
     low, high = background_range["low"], background_range["high"]
     return any(v < lo - BACKGROUND_SLACK or v > hi + BACKGROUND_SLACK
