@@ -44,6 +44,8 @@ EXCLUDES_ALWAYS = (
     "jupyter_client", "notebook", "pytest", "_pytest", "pytestqt", "tensorboard", "tensorflow",
     "onnxruntime.transformers", "onnxruntime.tools", "onnxruntime.quantization",
     "onnxruntime.training", "PyInstaller", "pip",
+    # The repository's reproduction scripts and docs generators: never imported by the app.
+    "research", "tools",
 )
 # The cpu flavor runs ONNX Runtime only: torch, everything CUDA and what only torch or training
 # use stays out (torch itself needs sympy and networkx at import).

@@ -1,14 +1,14 @@
 """Reproduce "The cells without their smear" in docs/model-development.md (session 8): fields
 with everything but the segmented cells painted white, and a background-drop training run.
 
-    .venv/bin/python docs/cells_only.py write-copy OUT_DIR
+    python -m research.cells_only write-copy OUT_DIR
         the data set's Original/ with everything but the application's segmented cells (default
         preset, mask dilated 3 px) painted white, as JPEG (quality 98) under OUT_DIR/Original;
         train on it with labapp-train OUT_DIR/Original --split runs/cv96-fI/split.json ...
-    .venv/bin/python docs/cells_only.py train-drop LABAPP_TRAIN_ARGS...
+    python -m research.cells_only train-drop LABAPP_TRAIN_ARGS...
         labapp-train with --context-swap pasting the cells on white instead of another
         smear's background (give --context-swap 0.5 among the arguments)
-    .venv/bin/python docs/cells_only.py evaluate RUN_PREFIX [--cells-prefix P --cells-dir D]
+    python -m research.cells_only evaluate RUN_PREFIX [--cells-prefix P --cells-dir D]
         errors on folds 2 and 5 of RUN_PREFIX-f2 / -f5: on the fields, on their cells-on-white
         views and on the mean of the two; with --cells-prefix, also a cells-only model (run on
         the copy in D) and its mean with RUN_PREFIX's field model
@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from .common import dataset_root
 
-DATA = Path(os.environ.get("LABAPP_DATASET_DIR", REPO.parent / "shared/data/all-taleqani"))
+DATA = dataset_root()
 FOLDS = (2, 5)   # fold 2 validates the unseen Pre-B patient; fold 5 has the next-most errors
 
 
@@ -67,7 +65,7 @@ def train_drop(argv: list[str]) -> int:
 
 
 def evaluate(prefix: str, cells_prefix: str | None, cells_dir: Path | None) -> None:
-    from context_diagnosis import PATIENT  # the unseen patient's file numbers, kept there
+    from .context_diagnosis import PATIENT  # the unseen patient's file numbers, kept there
 
     from model.context_swap import cell_mask, paste, soft_alpha
     from model.data import read_rgb

@@ -1,27 +1,27 @@
 """Reproduce the table in docs/model-development.md: does the bundled model read the cells or the
 background of the Pre-B patient it misreads (files 001, 004, ... 028)?
 
-    .venv/bin/python docs/context_diagnosis.py [--model DIR]
+    python -m research.context_diagnosis [--model DIR]
 
-Needs ../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Prints one line per test: the calls
-and confidences of the bundled model (ONNX Runtime) on the altered fields.
+The notes' table measured model 2.0.0, no longer bundled: give --model a copy of it extracted
+from git (research/README.md). Without --model the bundled model answers. Needs
+../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Prints one line per test: the calls and
+confidences of the model (ONNX Runtime) on the altered fields.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from model.context_swap import background_plate, cell_mask, paste, soft_alpha
+from model.data import read_rgb
+from model.inference import InferenceEngine
 
-from model.context_swap import background_plate, cell_mask, paste, soft_alpha  # noqa: E402
-from model.data import read_rgb  # noqa: E402
-from model.inference import InferenceEngine  # noqa: E402
+from .common import dataset_root
 
 PATIENT = [1, 4, 7, 10, 13, 16, 19, 22, 25, 28]     # every third file: one patient, all in validation
 GOOD_PRE = [5, 8, 31, 34, 40, 46]                  # Pre-B fields the model calls right
@@ -49,7 +49,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model dir (default: the bundled model)")
     args = p.parse_args()
-    root = Path(os.environ.get("LABAPP_DATASET_DIR", REPO.parent / "shared" / "data" / "all-taleqani"))
+    root = dataset_root()
     data = root / "Original"
     if not data.is_dir():
         print(f"data set not found at {root}", file=sys.stderr)

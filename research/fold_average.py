@@ -2,13 +2,13 @@
 cross-validations of one split seed (labapp-train --fold I/K, different --seed or options), their
 calibrated probabilities averaged on each fold's own validation fields, pooled over the folds.
 
-    .venv/bin/python docs/fold_average.py RUN_PREFIX RUN_PREFIX [...] [--folds 5]
+    python -m research.fold_average RUN_PREFIX RUN_PREFIX [...] [--folds 5]
 
 A RUN_PREFIX names the run dirs PREFIX-f1 ... PREFIX-fK (each with split.json and model/), as
 labapp-train --out wrote them. Example (the session-6 runs, which stay in runs/ and are not in
 git):
 
-    .venv/bin/python docs/fold_average.py runs/cv96 runs/cv96s1
+    python -m research.fold_average runs/cv96 runs/cv96s1
 
 Needs ../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Prints, per fold and pooled, the
 errors of each cross-validation alone and of the average. Every prefix must validate the same
@@ -19,25 +19,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from model.data import read_rgb
+from model.inference import InferenceEngine
 
-from model.data import read_rgb  # noqa: E402
-from model.inference import InferenceEngine  # noqa: E402
+from .common import dataset_root
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("prefixes", nargs="+")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--data-dir", default=os.environ.get(
-        "LABAPP_DATASET_DIR", str(REPO.parent / "shared/data/all-taleqani")) + "/Original")
+    p.add_argument("--data-dir", default=str(dataset_root() / "Original"))
     args = p.parse_args()
     root = Path(args.data_dir)
     errors = {name: 0 for name in [*args.prefixes, "average"]}

@@ -2,7 +2,7 @@
 averaged probabilities of --distill teachers are on augmented training fields and on the
 validation fields of a distilled run.
 
-    .venv/bin/python docs/teacher_targets.py RUN_DIR [--fields 256]
+    python -m research.teacher_targets RUN_DIR [--fields 256]
 
 RUN_DIR is a finished labapp-train --distill run (run.json, split.json); its teachers are read
 from its run.json. Needs ../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Under a minute on
@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from model.data import read_rgb
+from model.preprocessing import PreprocessConfig, preprocess, resize_field
+from model.train import STORE_FACTOR
 
-from model.data import read_rgb  # noqa: E402
-from model.preprocessing import PreprocessConfig, preprocess, resize_field  # noqa: E402
-from model.train import STORE_FACTOR  # noqa: E402
+from .common import dataset_root
 
 
 def main() -> int:
@@ -36,8 +34,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
     p.add_argument("--fields", type=int, default=256, help="training fields to augment")
-    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get(
-        "LABAPP_DATASET_DIR", REPO.parent / "shared/data/all-taleqani")) / "Original")
+    p.add_argument("--data-dir", type=Path, default=dataset_root() / "Original")
     args = p.parse_args()
     torch.set_num_threads(1)
     run = json.loads((args.run_dir / "run.json").read_text())

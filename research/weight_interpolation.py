@@ -1,12 +1,13 @@
 """Reproduce the weight-averaging lines of docs/model-development.md: mixtures of the bundled
 model's weights with fine-tunes of it, scored on its validation split (split.json in the model dir).
 
-    .venv/bin/python docs/weight_interpolation.py BUNDLED_DIR NAME=PART:WEIGHT[,PART:WEIGHT...] ...
+    python -m research.weight_interpolation BASE_DIR NAME=PART:WEIGHT[,PART:WEIGHT...] ...
 
-A PART is a model dir, a best.pt or a checkpoint_last.pt; ``base`` is BUNDLED_DIR itself. Example
-(the session-4 runs, which stay in runs/ and are not in git):
+A PART is a model dir, a best.pt or a checkpoint_last.pt; ``base`` is BASE_DIR itself. Example
+(the session-4 runs, which stay in runs/ and are not in git, were fine-tunes of model 2.0.0, no
+longer bundled: extract it from git as research/README.md says):
 
-    .venv/bin/python docs/weight_interpolation.py resources/models/mobilenetv2-all-2.0.0 \\
+    python -m research.weight_interpolation /tmp/m200/resources/models/mobilenetv2-all-2.0.0 \\
         half=base:0.5,runs/ft-swap/checkpoint_last.pt:0.5 \\
         soup=runs/ft-swap/checkpoint_last.pt:0.5,runs/ft-control/checkpoint_last.pt:0.5
 
@@ -19,20 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from model.architecture import build_model
+from model.context_check import context_check
+from model.data import read_rgb, scan_folder_dataset
+from model.metrics import classification_report, softmax
+from model.preprocessing import PreprocessConfig, model_field, preprocess_fields
 
-from model.architecture import build_model  # noqa: E402
-from model.context_check import context_check  # noqa: E402
-from model.data import read_rgb, scan_folder_dataset  # noqa: E402
-from model.metrics import classification_report, softmax  # noqa: E402
-from model.preprocessing import PreprocessConfig, preprocess, resize_field  # noqa: E402
+from .common import dataset_root
 
 
 def state_dict(part: str, base: Path) -> dict:
@@ -57,20 +56,21 @@ def main() -> int:
     ap.add_argument("bundled", type=Path)
     ap.add_argument("mixtures", nargs="+", metavar="NAME=PART:WEIGHT,...")
     args = ap.parse_args()
-    data = Path(os.environ.get("LABAPP_DATASET_DIR", REPO.parent / "shared/data/all-taleqani"))
+    data = dataset_root()
     meta = json.loads((args.bundled / "model.json").read_text())
     classes = meta["classes"]
-    pre = PreprocessConfig(meta["input_size"], tuple(meta["mean"]), tuple(meta["std"]))
+    # With the model's colour constancy, if it has one (2.3.0 on; 2.0.0 reads colours as captured).
+    pre = PreprocessConfig.from_json(meta)
     wanted = set(json.loads((args.bundled / "split.json").read_text())["val"])
     val = [s for s in scan_folder_dataset(data / "Original", tuple(classes)) if s.rel in wanted]
     y = np.array([classes.index(s.class_id) for s in val])
-    fields = [resize_field(read_rgb(s.path), pre.input_size) for s in val]
-    x = torch.from_numpy(preprocess(fields, pre))
+    fields = [model_field(read_rgb(s.path), pre) for s in val]
+    x = torch.from_numpy(preprocess_fields(fields, pre))
     net = build_model(len(classes)).eval()
 
     def calls(batch):
         with torch.inference_mode():
-            return net(torch.from_numpy(preprocess(batch, pre))).argmax(1).numpy()
+            return net(torch.from_numpy(preprocess_fields(batch, pre))).argmax(1).numpy()
 
     for item in [f"{meta['version']}=base:1", *args.mixtures]:
         name, spec = item.split("=", 1)

@@ -1,6 +1,6 @@
 """Regenerate docs/report-page1.png: page 1 of a realistic sample case report.
 
-    python docs/make_report_example.py [--out-dir docs] [--pdf FILE] [--appendix] [--page-size A4|Letter]
+    python -m tools.make_report_example [--out-dir docs] [--pdf FILE] [--appendix] [--page-size A4|Letter]
 
 The fields are synthetic blood-smear pictures and the calls are made up (a layout example, not a
 result). The case lives in a throw-away database; nothing touches the user's data.
@@ -23,16 +23,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from lab_app.core.case_models import LabInfo, Patient, Sample
+from lab_app.core.cases import CaseStore
+from lab_app.core.report import build_report, card_metrics
+from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult
+from model.modeldir import default_model_dir, read_model_json
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from lab_app.core.case_models import LabInfo, Patient, Sample  # noqa: E402
-from lab_app.core.cases import CaseStore  # noqa: E402
-from lab_app.core.report import build_report  # noqa: E402
-from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult  # noqa: E402
-
-from lab_app.core.report import card_metrics  # noqa: E402
-from model.modeldir import default_model_dir, read_model_json  # noqa: E402
 
 # The bundled model's card, so the example never quotes a model that is not shipped.
 _CARD = read_model_json(default_model_dir())

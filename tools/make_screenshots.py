@@ -1,6 +1,6 @@
 """Regenerate docs/screenshots/*.png from the real window, offscreen (QWidget.grab()).
 
-    python docs/make_screenshots.py [--model DIR] [--out docs/screenshots] [--size 1366x768]
+    python -m tools.make_screenshots [--model DIR] [--out docs/screenshots] [--size 1366x768]
 
 Uses the bundled model (or --model), the sample fields in resources/samples/ and a temporary
 case database and settings folder. Pictures:
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def _screen_config(width: int, height: int) -> str:
