@@ -182,7 +182,8 @@ def record(report: dict, command: str) -> None:
 def write_card(model_dir: Path, report: dict) -> None:
     """Put the figures into model.json ("robustness") and re-render the card from it."""
     from model.model_card import render_model_card
-    from model.modeldir import atomic_write_bytes, atomic_write_json, read_model_json
+    from model.atomic import atomic_write_bytes, atomic_write_json
+    from model.modeldir import read_model_json
     meta = read_model_json(model_dir)
     meta["robustness"] = {k: report[k] for k in ("model", "fields", "in_domain", "shifts", "blanks")}
     atomic_write_json(model_dir / "model.json", meta)

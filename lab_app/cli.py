@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports after argument parsing, so --help and usage errors are instant.
     import cv2
 
+    from model.atomic import atomic_write_bytes
     from model.errors import ModelError
     from model.inference import InferenceEngine
 
     from .cli_progress import ProgressBar
-    from .core.atomic import atomic_write_bytes
     from .core.errors import LabAppError
     from .core.imaging import iter_image_paths
     from .core.pipeline import AnalysisOptions, CancelToken, Finished, ImageAnalysed, Started, analyse

@@ -8,11 +8,12 @@ stray ``.<name>.*.tmp`` file that the next write does not depend on.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
@@ -54,6 +55,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
                       mode: int | None = None) -> Path:
     """Write ``text`` atomically; newlines are written as given (no platform translation)."""
     return atomic_write_bytes(path, text.encode(encoding), mode=mode)
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON (non-ASCII kept as is) atomically."""
+    return atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _fsync_dir(folder: Path) -> None:

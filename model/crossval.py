@@ -18,7 +18,8 @@ import numpy as np
 from .data import recorded_data_hashes
 from .errors import DataError, ModelError
 from .metrics import confusion_report
-from .modeldir import atomic_write_json, read_model_json
+from .atomic import atomic_write_json
+from .modeldir import read_model_json
 from .recipe import RECIPE_OPTIONS, recipe_value
 
 # What every fold must share for their figures to describe one recipe (model.json "training").

@@ -12,7 +12,7 @@ from .data import read_rgb, scan_folder_dataset
 from .errors import ModelError
 from .inference import InferenceEngine
 from .metrics import classification_report
-from .modeldir import atomic_write_json
+from .atomic import atomic_write_json
 from .preprocessing import model_field, preprocess_fields
 
 

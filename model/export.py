@@ -25,8 +25,8 @@ from .data import deduplicate, file_list_hash, read_rgb, scan_folder_dataset
 from .errors import DataError
 from .metrics import classification_report, expected_calibration_error, softmax
 from .model_card import render_model_card
-from .modeldir import (ONNX, WEIGHTS, atomic_write_bytes, atomic_write_json, read_model_json,
-                       sha256_file)
+from .atomic import atomic_write_bytes, atomic_write_json
+from .modeldir import ONNX, WEIGHTS, read_model_json, sha256_file
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, model_field, preprocess_fields
 from .white_balance import estimate_background

@@ -1,4 +1,4 @@
-"""Model directories: the card (model.json), integrity checks and atomic file writes.
+"""Model directories: the card (model.json) and integrity checks.
 
 A model dir holds weights.pt (state_dict), model.onnx, model.json and MODEL_CARD.md. The sha256
 of each binary is recorded in model.json and checked before use, so a tampered or swapped file is
@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from .atomic import atomic_write_bytes
+# model/train.py still imports the writers from here; everything else imports model.atomic.
+from .atomic import atomic_write_bytes, atomic_write_json  # noqa: F401
 from .errors import ModelLoadError
 
 MODEL_JSON = "model.json"
@@ -20,10 +21,6 @@ WEIGHTS = "weights.pt"
 ONNX = "model.onnx"
 REQUIRED_KEYS = ("name", "version", "arch", "classes", "display_names", "input_size", "mean",
                  "std", "temperature", "sha256")
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def sha256_file(path: Path) -> str:

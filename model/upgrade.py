@@ -32,7 +32,8 @@ from .data import read_rgb, scan_folder_dataset
 from .errors import DataError, ModelError
 from .export import fit_feature_density
 from .model_card import render_model_card
-from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json, sha256_file
+from .atomic import atomic_write_bytes, atomic_write_json
+from .modeldir import read_model_json, sha256_file
 from .preprocessing import PreprocessConfig, model_field
 from .white_balance import BACKGROUND_STATS, background_stats, estimate_background
 

@@ -1,5 +1,6 @@
-"""Atomic file writes for the application (the one implementation lives in ``model.atomic``,
-the lower layer, so the model package and the app share it)."""
+"""Deprecated import path: atomic writes live in ``model.atomic`` (the lower layer, so the model
+package and the app share one implementation). No application module imports this one; it stays
+only until tests/unit/test_settings.py imports ``model.atomic`` too, then it goes."""
 
 from model.atomic import atomic_write_bytes, atomic_write_text
 

@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.atomic import atomic_write_text
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
-from .atomic import atomic_write_text
 from .case_export import case_to_csv, case_to_json
 from .case_models import (ACCEPTED, AMENDED, DECISIONS, OPEN, OVERRIDDEN, PENDING, SIGNED, Amendment,
                           AuditEntry, Case, CaseImage, CaseInfo, Decision, LabInfo, Patient, Sample)

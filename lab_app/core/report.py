@@ -43,10 +43,10 @@ from reportlab.platypus import (BaseDocTemplate, Frame, KeepTogether, PageBreak,
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from model.atomic import atomic_write_bytes
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
 from .. import RESEARCH_USE_ONLY, __version__
-from .atomic import atomic_write_bytes
 from .case_models import ACCEPTED, OVERRIDDEN, Case, CaseImage
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError

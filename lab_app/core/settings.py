@@ -8,7 +8,7 @@ and portable installs)::
 
 Unknown keys are ignored (a newer version may add some), missing keys take their defaults, and a
 value of the wrong type or outside its range raises :class:`SettingsError` with a sentence naming
-the file and the field. Saving is atomic (:mod:`lab_app.core.atomic`).
+the file and the field. Saving is atomic (:mod:`model.atomic`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
+from model.atomic import atomic_write_text
+
 from .errors import LabAppError
 
 APP_DIR_NAME = "ALL-Workstation"
