@@ -1,8 +1,12 @@
 """The main window: layout, menus, status bar, settings and shutdown.
 
-The behaviour lives in three mixins so that each file stays readable:
-``window_case`` (case fields, open/new/sign-off, exports), ``window_analysis`` (engine loading,
-the analysis worker, progress) and ``window_review`` (selection, viewer, decisions, navigation).
+The window is a view: the open case, its rows and its rules live in a Qt-free
+:class:`~lab_app.core.session.CaseSession`; the engine and the analysis worker in an
+:class:`~lab_app.gui.analysis_controller.AnalysisController`. The window builds the panels,
+connects them to the two, and asks the technician what only a person can answer. Its glue code
+sits in three mixins so that each file stays readable: ``window_case`` (case fields,
+open/new/sign-off, exports), ``window_analysis`` (engine and run messages, adding images) and
+``window_review`` (selection, viewer, decisions, navigation).
 
 Start-up is cheap on purpose: the window is built and shown without importing torch or
 onnxruntime; ``start_engine()`` (called by ``labapp`` right after the first paint) loads the model
@@ -22,9 +26,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QHeaderView, QLab
 
 from lab_app import RESEARCH_USE_ONLY
 from lab_app.core.errors import CaseStoreError
+from lab_app.core.session import CaseSession
 from lab_app.core.settings import Settings, SettingsError, load_settings, save_settings
 
 from .actions import Actions
+from .analysis_controller import AnalysisController
 from .case_panel import CasePanel
 from .dialogs import Dialogs
 from .gui_state import GuiState
@@ -76,14 +82,13 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._model_dir_override = str(model_dir) if model_dir else None
         self._device_override = device
         self._init_state()
-        self.store = self._open_store(store_path)
+        self.session = CaseSession(self._open_store(store_path))
+        self.analysis = AnalysisController(self.session, self)
 
         self.thumbs = ThumbnailCache(self)
-        self.model = ResultsModel(self.thumbs, self)
+        self.model = ResultsModel(self.session, self.thumbs, self)
         self.proxy = ResultsFilter(self)
         self.proxy.setSourceModel(self.model)
-        self._work_pool = QThreadPool(self)       # engine loading and the analysis, in order
-        self._work_pool.setMaxThreadCount(1)
         self._aux_pool = QThreadPool(self)        # reports
         self._aux_pool.setMaxThreadCount(1)
         self._view_pool = QThreadPool(self)       # viewer fields
@@ -103,14 +108,6 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
 
     # ------------------------------------------------------------------------------ set-up
     def _init_state(self) -> None:
-        self.case = None
-        self.engine = None
-        self.engine_error: str | None = None
-        self._engine_job = None
-        self._worker = None
-        self._run_paths: list[str] = []
-        self._queue: list[str] = []
-        self._queued_params = None
         self._report_job = None
         self._scan_jobs: list = []
         self._field = None
@@ -118,7 +115,23 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._field_request = 0
         self._closed = False
         self._reload_after_run = False
-        self._run_error = None
+
+    # What the window shows comes from the session and the controller.
+    @property
+    def store(self):
+        return self.session.store
+
+    @property
+    def case(self):
+        return self.session.case
+
+    @property
+    def engine(self):
+        return self.analysis.engine
+
+    @property
+    def engine_error(self) -> str | None:
+        return self.analysis.engine_error
 
     def _load_settings(self) -> Settings:
         try:
@@ -363,6 +376,17 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.about.triggered.connect(self.show_about)
         a.shortcuts.triggered.connect(self.show_shortcuts)
 
+        ctl = self.analysis
+        ctl.engine_loading.connect(self._engine_loading)
+        ctl.engine_ready.connect(self._engine_loaded)
+        ctl.engine_failed.connect(self._engine_failed)
+        ctl.run_started.connect(self._run_started)
+        ctl.batch_applied.connect(self._on_batch)
+        ctl.run_failed.connect(self._on_run_error)
+        ctl.run_finished.connect(self._on_run_finished)
+        self.session.events.connect("case_changed", lambda _case: self._case_changed())
+        self.session.events.connect("busy_changed", self._update_actions)
+
         sel = self.image_list.view.selectionModel()
         sel.currentRowChanged.connect(self._on_current_changed)
         self.prediction.accept_requested.connect(self.accept_current)
@@ -511,33 +535,33 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         if self.store is not None and self.case_panel.dirty():
             self.case_panel.flush()   # a field typed into but not yet confirmed is saved too
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            self._queue.clear()
+        stopped = self.analysis.shutdown(timeout_ms)
         self.save_gui_state()
         self.thumbs.shutdown()
         self._view_pool.clear()
-        for pool in (self._work_pool, self._aux_pool, self._view_pool, self._scan_pool):
-            if not pool.waitForDone(timeout_ms):
-                log.error("a background task did not stop within %d s", timeout_ms // 1000)
+        for pool in (self._aux_pool, self._view_pool, self._scan_pool):
+            stopped = pool.waitForDone(timeout_ms) and stopped
+        if not stopped:
+            log.error("a background task did not stop within %d s", timeout_ms // 1000)
         if self.store is not None:
             self.store.close()
 
+    def _case_changed(self) -> None:
+        self._update_title()
+        self._update_actions()
+
     def _update_actions(self) -> None:
         a = self.actions_
-        has_case = self.case is not None
-        locked = has_case and self.case.locked
-        running = self._worker is not None
-        rows = self.model.rowCount()
-        a.cancel.setEnabled(running)
-        a.analyse.setEnabled(rows > 0 and not locked)
-        a.reanalyse.setEnabled(rows > 0 and not locked and not running)
-        a.export_pdf.setEnabled(has_case and self._report_job is None)
-        a.export_csv.setEnabled(has_case)
-        a.sign_off.setEnabled(has_case and not locked and not running)
-        a.add_images.setEnabled(not locked)
-        a.add_folder.setEnabled(not locked)
-        self.seg_panel.reanalyse_button.setEnabled(rows > 0 and not locked and not running)
+        allowed = self.session.action_states()
+        a.cancel.setEnabled(allowed.cancel)
+        a.analyse.setEnabled(allowed.analyse)
+        a.reanalyse.setEnabled(allowed.reanalyse)
+        a.export_pdf.setEnabled(allowed.export_pdf)
+        a.export_csv.setEnabled(allowed.export_csv)
+        a.sign_off.setEnabled(allowed.sign_off)
+        a.add_images.setEnabled(allowed.add_images)
+        a.add_folder.setEnabled(allowed.add_images)
+        self.seg_panel.reanalyse_button.setEnabled(allowed.reanalyse)
 
     def select_proxy_row(self, proxy_row: int) -> None:
         idx = self.proxy.index(proxy_row, 0)

@@ -2,25 +2,23 @@
 
 One ``ResultsModel`` feeds both the image list (column 0 with thumbnails) and the results table;
 both views sit on one ``ResultsFilter`` proxy and share its selection model, so selecting an
-image anywhere selects it everywhere. Updates come in batches (``apply_images``) and are
-signalled as one ``dataChanged`` range per batch, which keeps a 500-image run cheap.
+image anywhere selects it everywhere. The rows live in the Qt-free case session; updates come
+from it in batches and are signalled as one ``dataChanged`` range per batch, which keeps a
+500-image run cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex,
                             QSortFilterProxyModel, Qt)
 from PySide6.QtGui import QColor, QFont
 
-from lab_app.core.case_models import ACCEPTED as DEC_ACCEPTED
 from lab_app.core.case_models import OVERRIDDEN as DEC_OVERRIDDEN
 from lab_app.core.case_models import PENDING as DEC_PENDING
 from lab_app.core.case_models import CaseImage
+from lab_app.core.case_rows import ImageRow
 
 from . import theme
 from .theme import CLASS_IDS, class_label, error_reason, flag_label
@@ -33,90 +31,27 @@ DETAIL_ROLE = Qt.ItemDataRole.UserRole + 4   # second line of the image list
 _Index = QModelIndex | QPersistentModelIndex
 
 
-@dataclass
-class ImageRow:
-    """One image of the case: its path, and once analysed, the stored CaseImage."""
-    path: str
-    image: CaseImage | None = None
-    running: bool = False
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    @property
-    def result(self):
-        return self.image.result if self.image is not None else None
-
-    @property
-    def failed(self) -> bool:
-        return self.image is not None and self.image.failed
-
-    @property
-    def decision(self) -> str | None:
-        return self.image.decision.status if self.image is not None else None
-
-    @property
-    def undecided(self) -> bool:
-        """Needs the technician's decision before sign-off (in scope, pending)."""
-        return (self.image is not None and self.image.in_scope
-                and self.image.decision.status == DEC_PENDING)
-
-    @property
-    def reviewable(self) -> bool:
-        return self.image is not None and not self.image.failed
-
-    @property
-    def shown_class(self) -> str | None:
-        """The technician's call once decided, else the model's prediction."""
-        if self.image is None:
-            return None
-        return self.image.final_class or self.image.result.prediction
-
-    @property
-    def flags(self) -> list[str]:
-        return list(self.image.result.flags) if self.image is not None else []
-
-    @property
-    def state(self) -> str:
-        if self.running:
-            return theme.ANALYSING          # also during a re-analysis
-        if self.image is None:
-            return theme.PENDING
-        if self.image.failed:
-            return theme.ERROR
-        status = self.image.decision.status
-        if status == DEC_ACCEPTED:
-            return theme.ACCEPTED
-        if status == DEC_OVERRIDDEN:
-            return theme.OVERRIDDEN
-        if self.image.out_of_scope:
-            return theme.OUT_OF_SCOPE
-        if self.image.result.flags:
-            return theme.NEEDS_REVIEW
-        return theme.DONE
-
-    def detail(self) -> str:
-        """Short second line for the image list."""
-        state = self.state
-        r = self.result
-        if state == theme.PENDING or (state == theme.ANALYSING and r is None):
-            return theme.STATE_LABELS[state]
-        if state == theme.ANALYSING:
-            return f"{theme.STATE_LABELS[state]} (was {class_label(r.prediction, 'no call')})"
-        if state == theme.ERROR:
-            return f"Error: {error_reason(self.name, r.error)}"
-        if state == theme.OUT_OF_SCOPE:
-            return "Out of scope"
-        if state == theme.OVERRIDDEN:
-            return f"Overridden: {class_label(self.image.decision.override_class)}"
-        call = class_label(r.prediction, "no call")
-        conf = f" {r.confidence:.0%}" if r.confidence is not None else ""
-        if state == theme.ACCEPTED:
-            return f"Accepted: {call}{conf}"
-        if state == theme.NEEDS_REVIEW:
-            return f"{call}{conf} · {', '.join(flag_label(f) for f in r.flags)}"
-        return f"{call}{conf}"
+def row_detail(row: ImageRow) -> str:
+    """Short second line of an image in the list."""
+    state = row.state
+    r = row.result
+    if state == theme.PENDING or (state == theme.ANALYSING and r is None):
+        return theme.STATE_LABELS[state]
+    if state == theme.ANALYSING:
+        return f"{theme.STATE_LABELS[state]} (was {class_label(r.prediction, 'no call')})"
+    if state == theme.ERROR:
+        return f"Error: {error_reason(row.name, r.error)}"
+    if state == theme.OUT_OF_SCOPE:
+        return "Out of scope"
+    if state == theme.OVERRIDDEN:
+        return f"Overridden: {class_label(row.image.decision.override_class)}"
+    call = class_label(r.prediction, "no call")
+    conf = f" {r.confidence:.0%}" if r.confidence is not None else ""
+    if state == theme.ACCEPTED:
+        return f"Accepted: {call}{conf}"
+    if state == theme.NEEDS_REVIEW:
+        return f"{call}{conf} · {', '.join(flag_label(f) for f in r.flags)}"
+    return f"{call}{conf}"
 
 
 # (key, header)
@@ -129,19 +64,26 @@ _NUMERIC = {"confidence", "cells"} | {f"p_{cid}" for cid in CLASS_IDS}
 
 
 class ResultsModel(QAbstractTableModel):
-    def __init__(self, thumbnails: Any = None, parent: QObject | None = None) -> None:
+    """A Qt view of a :class:`~lab_app.core.session.CaseSession`'s rows: it reads the session's
+    list and turns the session's row events into Qt's model signals. ``_count`` is the number of
+    rows the views have been told about (Qt wants it to change between begin/end calls)."""
+
+    def __init__(self, session: Any, thumbnails: Any = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[ImageRow] = []
-        self._by_path: dict[str, int] = {}
+        self.session = session
+        self._count = len(session.rows)
         self._thumbs = thumbnails
         if thumbnails is not None:
             thumbnails.ready.connect(self._on_thumbnail)
         self._bold = QFont()
         self._bold.setBold(True)
+        session.events.connect("rows_reset", self._on_reset)
+        session.events.connect("rows_inserted", self._on_inserted)
+        session.events.connect("rows_changed", self._rows_changed)
 
     # -- Qt model API ---------------------------------------------------------------------
     def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
@@ -166,7 +108,7 @@ class ResultsModel(QAbstractTableModel):
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row = self._rows[index.row()]
+        row = self.session.rows[index.row()]
         key = COLUMNS[index.column()][0]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, key)
@@ -177,7 +119,7 @@ class ResultsModel(QAbstractTableModel):
         if role == STATE_ROLE:
             return row.state
         if role == DETAIL_ROLE:
-            return row.detail()
+            return row_detail(row)
         if role == Qt.ItemDataRole.DecorationRole and key == "file" and self._thumbs is not None:
             return self._thumbs.get(row.path)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -240,8 +182,8 @@ class ResultsModel(QAbstractTableModel):
         if r is not None:
             if r.status != "ok":
                 lines.append(f"Error: {r.error}")
-            elif r.error:
-                lines.append(r.error)  # the out-of-scope reason
+            elif r.scope_reason:
+                lines.append(r.scope_reason)
             if r.flags:
                 lines.append("Flags: " + ", ".join(flag_label(f) for f in r.flags))
             d = row.image.decision
@@ -250,102 +192,29 @@ class ResultsModel(QAbstractTableModel):
                 lines.append(f"Decision: {d.status}{who}" + (f" ({d.reason})" if d.reason else ""))
         return "\n".join(lines)
 
-    # -- updates --------------------------------------------------------------------------
+    # -- reading --------------------------------------------------------------------------
     def rows(self) -> list[ImageRow]:
-        return list(self._rows)
+        return list(self.session.rows)
 
     def row(self, i: int) -> ImageRow:
-        return self._rows[i]
+        return self.session.rows[i]
 
     def find(self, path: str) -> int:
-        return self._by_path.get(str(path), -1)
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._rows = []
-        self._by_path = {}
-        self.endResetModel()
-
-    def set_images(self, images: Iterable[CaseImage]) -> None:
-        """Replace everything by a stored case's images."""
-        self.beginResetModel()
-        self._rows = [ImageRow(img.path, img) for img in images]
-        self._by_path = {r.path: i for i, r in enumerate(self._rows)}
-        self.endResetModel()
-
-    def add_paths(self, paths: Iterable[str | Path]) -> list[str]:
-        """Append rows for paths not yet listed; returns the paths that were new."""
-        new = []
-        for p in paths:
-            p = str(p)
-            if p not in self._by_path and p not in new:
-                new.append(p)
-        if new:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            for p in new:
-                self._by_path[p] = len(self._rows)
-                self._rows.append(ImageRow(p))
-            self.endInsertRows()
-        return new
-
-    def set_running(self, paths: Iterable[str], running: bool = True) -> None:
-        changed = []
-        for p in paths:
-            i = self._by_path.get(str(p), -1)
-            if i >= 0 and self._rows[i].running != running:
-                self._rows[i].running = running
-                changed.append(i)
-        self._rows_changed(changed)
-
-    def clear_running(self) -> None:
-        changed = [i for i, r in enumerate(self._rows) if r.running]
-        for i in changed:
-            self._rows[i].running = False
-        self._rows_changed(changed)
-
-    def apply_images(self, items: Sequence[tuple[str, CaseImage]]) -> list[int]:
-        """Store analysed/decided images on their rows (by input path). Returns the rows."""
-        changed, added = [], []
-        for path, image in items:
-            path = str(path)
-            i = self._by_path.get(path, -1)
-            if i < 0:
-                i = self._by_path.get(str(image.path), -1)
-            if i < 0:
-                added.append(ImageRow(path, image))
-                continue
-            row = self._rows[i]
-            row.image = image
-            row.running = False
-            changed.append(i)
-        self._rows_changed(changed)
-        if added:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
-            for r in added:
-                self._by_path[r.path] = len(self._rows)
-                self._rows.append(r)
-            self.endInsertRows()
-            changed += list(range(first, first + len(added)))
-        return changed
-
-    def update_image(self, image: CaseImage) -> int:
-        """A decision changed: replace every row that shows this stored image."""
-        changed = [i for i, r in enumerate(self._rows)
-                   if r.image is not None and r.image.id == image.id]
-        for i in changed:
-            self._rows[i].image = image
-        self._rows_changed(changed)
-        return changed[0] if changed else -1
+        return self.session.find(path)
 
     def images(self) -> list[CaseImage]:
-        seen, out = set(), []
-        for r in self._rows:
-            if r.image is not None and r.image.id not in seen:
-                seen.add(r.image.id)
-                out.append(r.image)
-        return out
+        return self.session.images()
+
+    # -- session events -------------------------------------------------------------------
+    def _on_reset(self) -> None:
+        self.beginResetModel()
+        self._count = len(self.session.rows)
+        self.endResetModel()
+
+    def _on_inserted(self, first: int, last: int) -> None:
+        self.beginInsertRows(QModelIndex(), first, last)
+        self._count = last + 1
+        self.endInsertRows()
 
     def _rows_changed(self, rows: list[int]) -> None:
         if rows:
@@ -353,8 +222,8 @@ class ResultsModel(QAbstractTableModel):
                                   self.index(max(rows), len(COLUMNS) - 1))
 
     def _on_thumbnail(self, path: str) -> None:
-        i = self._by_path.get(path, -1)
-        if i >= 0:
+        i = self.session.find(path)
+        if 0 <= i < self._count:
             idx = self.index(i, 0)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
@@ -371,7 +240,7 @@ SHOW_FILTERS: dict[str, tuple[str, Any]] = {
     "out_of_focus": ("Out of focus", lambda r: "out_of_focus" in r.flags),
     "unlike_training": ("Unlike the training images", lambda r: "unlike_training" in r.flags),
     "error": ("Errors", lambda r: r.failed),
-    "reviewed": ("Reviewed", lambda r: r.decision in (DEC_ACCEPTED, DEC_OVERRIDDEN)),
+    "reviewed": ("Reviewed", lambda r: r.reviewed),
     "pending": ("Not analysed yet", lambda r: r.image is None),
 }
 

@@ -19,7 +19,7 @@ def window_settled(win, expect_results: bool = True) -> bool:
         return False
     if win.analysing or win.scanning or win._report_job is not None:
         return False
-    if win._queue and win.engine is not None:   # without a model the queue waits for ever
+    if win.session.queued and win.engine is not None:   # without a model the queue waits for ever
         return False
     if expect_results and win.model.rowCount() == 0:
         return False

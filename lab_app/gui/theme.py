@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 from lab_app.core.results import FLAG_LABELS, flag_label
+from lab_app.core.case_rows import (ACCEPTED, ANALYSING, DONE, ERROR, NEEDS_REVIEW, OUT_OF_SCOPE,
+                                    PENDING, STATE_LABELS, OVERRIDDEN)
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
 CLASS_COLOURS = {"Benign": "#4C9F70", "Early": "#E0A030", "Pre": "#3D7CC9", "Pro": "#8E5CB5"}
 
-# Row states (what the image list shows).
-PENDING = "pending"
-ANALYSING = "analysing"
-DONE = "done"
-NEEDS_REVIEW = "needs review"
-ERROR = "error"
-OUT_OF_SCOPE = "out of scope"
-ACCEPTED = "accepted"
-OVERRIDDEN = "overridden"
-
-STATE_LABELS = {PENDING: "Pending", ANALYSING: "Analysing…", DONE: "To review",
-                NEEDS_REVIEW: "Needs review", ERROR: "Error", OUT_OF_SCOPE: "Out of scope",
-                ACCEPTED: "Accepted", OVERRIDDEN: "Overridden"}
+# Row states and their labels are the session's (core.case_rows); colours are the window's.
 STATE_COLOURS = {PENDING: "#8a949e", ANALYSING: "#2b6cb0", DONE: "#1f2933",
                  NEEDS_REVIEW: "#b7791f", ERROR: "#c53030", OUT_OF_SCOPE: "#975a16",
                  ACCEPTED: "#2f855a", OVERRIDDEN: "#6b46c1"}
@@ -42,5 +32,6 @@ def error_reason(name: str, error: str | None) -> str:
     return text[:1].upper() + text[1:]
 
 
-__all__ = ["CLASS_IDS", "DISPLAY_NAMES", "CLASS_COLOURS", "FLAG_LABELS", "STATE_LABELS",
+__all__ = ["ACCEPTED", "ANALYSING", "DONE", "ERROR", "NEEDS_REVIEW", "OUT_OF_SCOPE", "OVERRIDDEN",
+           "PENDING", "CLASS_IDS", "DISPLAY_NAMES", "CLASS_COLOURS", "FLAG_LABELS", "STATE_LABELS",
            "STATE_COLOURS", "class_label", "flag_label"]

@@ -1,7 +1,9 @@
 """Main-window behaviour for the case: fields, new/open, recent cases, sign-off and exports.
 
 Everything the technician enters is written to the case store at once (a field when its editing
-is finished); a case is created in the store the first time something is saved for it.
+is finished); a case is created in the store the first time something is saved for it. The
+rules (what may change, sign-off preconditions) are the case session's (lab_app.core.session);
+this mixin gathers what the technician typed, asks, and shows the answers.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import logging
 import re
 from pathlib import Path
 
-from lab_app.core.case_models import LabInfo, Patient, Sample
+from lab_app.core.case_models import LabInfo
 from lab_app.core.errors import CaseStoreError, LabAppError
+from lab_app.core.session import DATE_FIELDS, SessionRuleError
 
 from .case_panel import LABELS
 from .worker import CallableWorker
@@ -49,49 +52,40 @@ class CaseMixin:
 
     # ------------------------------------------------------------------------ case lifecycle
     def new_case(self, confirm: bool = True) -> bool:
-        if self._worker is not None:
-            self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish or cancel "
-                               "it (Esc) before starting another case.")
+        try:
+            self.session.new_case()
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
             return False
-        self.case = None
-        self._queue.clear()
-        self.model.clear()
         self.case_panel.set_case(None, defaults={
             "technician": self.gui_state.get_str("case/last_technician", "")})
         self.clear_viewer()
         self._refresh_summary()
-        self._update_title()
-        self._update_actions()
         return True
 
     def open_case_dialog(self) -> None:
-        if self.store is None:
-            self.dialogs.error(self, "Case database unavailable", "The case database could not be "
-                               "opened, so no case can be opened.")
+        try:
+            self.session.require_store("no case can be opened")
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
             return
         case_id = self.dialogs.open_case(self, self.store)
         if case_id is not None:
             self.open_case(case_id)
 
     def open_case(self, case_id: int) -> bool:
-        if self._worker is not None:
-            self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish or cancel "
-                               "it (Esc) before opening another case.")
-            return False
         try:
-            case = self.store.get_case(case_id)
+            case = self.session.open_case(case_id)
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
+            return False
         except CaseStoreError as exc:
             self.dialogs.error(self, "Case not opened", str(exc))
             return False
-        self.case = case
-        self._queue.clear()
         self.case_panel.set_case(case)
-        self.model.set_images(case.images)
         self.gui_state.add_recent_case(case.id)
         self.clear_viewer()
         self._refresh_summary()
-        self._update_title()
-        self._update_actions()
         if self.proxy.rowCount():
             self.select_proxy_row(0)
         missing = sum(1 for img in case.images if not Path(img.path).exists())
@@ -106,33 +100,23 @@ class CaseMixin:
         """The current case's id, creating it in the store from the panel's fields if needed."""
         if self.case is not None:
             return self.case.id
-        if self.store is None:
-            self.dialogs.error(self, "Case database unavailable", "The case database could not be "
-                               "opened, so nothing can be saved.")
-            return None
         v = self.case_panel.values()
         problems = self.case_panel.problems()
         if problems:
             # Keep invalid dates out; they are saved once corrected.
-            for name in ("patient_birth_date", "collected_on", "received_on"):
+            for name in DATE_FIELDS:
                 if any(p.startswith(LABELS[name]) for p in problems):
                     v[name] = ""
         try:
-            case = self.store.create_case(
-                patient=Patient(v["patient_id"], v["patient_name"], v["patient_birth_date"] or None,
-                                v["patient_sex"]),
-                sample=Sample(v["sample_id"], v["specimen"], v["collected_on"] or None,
-                              v["received_on"] or None),
-                technician=v["technician"], physician=v["physician"], reviewer=v["reviewer"],
-                lab=LabInfo.from_settings(self.settings.lab), actor=self.actor())
+            case = self.session.ensure_case(v, LabInfo.from_settings(self.settings.lab), self.actor())
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
+            return None
         except CaseStoreError as exc:
             self.dialogs.error(self, "Case not saved", str(exc))
             return None
-        self.case = case
         self.case_panel.set_case(case)
         self.gui_state.add_recent_case(case.id)
-        self._update_title()
-        self._update_actions()
         return case.id
 
     def save_case_field(self, name: str, value: str) -> None:
@@ -143,17 +127,13 @@ class CaseMixin:
             if self.case is not None:
                 self.show_message(f"Case {self.case.id} created.")
             return
-        if self.case.locked:
-            return
         try:
-            self.case = self.store.update_case(self.case.id, self.actor(), **{name: value or None
-                                               if name in ("patient_birth_date", "collected_on",
-                                                           "received_on") else value})
+            saved = self.session.update_field(name, value, self.actor())
         except CaseStoreError as exc:
             self.dialogs.error(self, "Field not saved", str(exc))
             return
-        self.show_message(f"{LABELS[name]} saved.", timeout_ms=3000)
-        self._update_title()
+        if saved:
+            self.show_message(f"{LABELS[name]} saved.", timeout_ms=3000)
 
     def _update_title(self) -> None:
         base = "ALL Subtype Workstation — research use only"
@@ -164,11 +144,10 @@ class CaseMixin:
         self.setWindowTitle(f"Case {self.case.id} · {pid} — {base}")
 
     def _reload_case(self) -> None:
-        if self.case is not None and self.store is not None:
-            try:
-                self.case = self.store.get_case(self.case.id)
-            except CaseStoreError as exc:
-                log.warning("case %s not reloaded: %s", self.case.id, exc)
+        try:
+            self.session.reload_case()
+        except CaseStoreError as exc:
+            log.warning("case %s not reloaded: %s", self.case.id, exc)
 
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu
@@ -198,7 +177,7 @@ class CaseMixin:
     def sign_off(self) -> None:
         if self.case is None or self.case.locked:
             return
-        if self._worker is not None:
+        if self.analysis.running:
             self.dialogs.error(self, "Analysis running", "Wait for the analysis to finish before "
                                "signing off.")
             return
@@ -209,20 +188,11 @@ class CaseMixin:
                                "Complete the case details before signing off:\n" + "\n".join(problems))
             return
         self._reload_case()
-        undecided = [r for r in self.model.rows() if r.undecided]
-        if undecided:
-            self.dialogs.error(self, "Decisions missing",
-                               f"{len(undecided)} image{'s still need' if len(undecided) != 1 else ' still needs'}"
-                               " a decision before sign-off. Press N to go to the next one.")
+        blocker = self.session.sign_off_blocker()
+        if blocker is not None:
+            self.dialogs.error(self, blocker.title, str(blocker))
             return
-        pending = [r for r in self.model.rows() if r.image is None]
-        if pending:
-            self.dialogs.error(self, "Images not analysed",
-                               f"{len(pending)} image(s) are not analysed yet. Analyse them "
-                               "(Ctrl+R) before signing off.")
-            return
-        from lab_app.core.case_summary import summarize
-        summary = summarize(self.model.images())
+        summary = self.session.summary()
         names = self.dialogs.sign_off(self, self.technician(), self.case_panel.value("reviewer"),
                                       self.settings.lab.require_reviewer,
                                       f"Case call: <b>{summary.label}</b> from {summary.call.reviewed} "
@@ -231,15 +201,14 @@ class CaseMixin:
             return
         technician, reviewer = names
         try:
-            self.case = self.store.sign_off(self.case.id, technician, reviewer or None,
-                                            require_reviewer=self.settings.lab.require_reviewer)
-        except CaseStoreError as exc:
-            self.dialogs.error(self, "Not signed off", str(exc))
+            case = self.session.sign_off(technician, reviewer or None,
+                                         require_reviewer=self.settings.lab.require_reviewer)
+        except (SessionRuleError, CaseStoreError) as exc:
+            self.dialogs.error(self, getattr(exc, "title", "Not signed off"), str(exc))
             return
-        self.case_panel.set_case(self.case)
+        self.case_panel.set_case(case)
         self.refresh_current()
-        self._update_actions()
-        self.show_message(f"Case {self.case.id} signed off by {technician} and locked.")
+        self.show_message(f"Case {case.id} signed off by {technician} and locked.")
 
     # -------------------------------------------------------------------------------- exports
     def _export_name(self, ext: str) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex
 
 from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, PENDING
-from lab_app.core.cases import DecisionChange
+from lab_app.core.case_rows import ImageRow
 from lab_app.core.errors import CaseStoreError
+from lab_app.core.session import SessionRuleError
 
 from .field_loader import FieldData, FieldJob
-from .results_model import ImageRow
 from .segmentation_panel import params_from_json
 from .theme import CLASS_IDS, class_label, error_reason
 
@@ -157,26 +157,21 @@ class ReviewMixin:
 
     # ------------------------------------------------------------------------------ decisions
     def _reviewable_row(self) -> ImageRow | None:
-        row = self.current_row()
-        if row is None:
+        try:
+            return self.session.reviewable(self.current_row())
+        except SessionRuleError as exc:
+            if self.current_row() is not None:
+                self.show_message(str(exc), error=self.current_row().failed)
             return None
-        if self.case is None or row.image is None:
-            self.show_message("This image is not analysed yet.")
-            return None
-        if row.failed:
-            self.show_message("This image could not be analysed, so there is no call to review.",
-                              error=True)
-            return None
-        return row
 
     def accept_current(self) -> None:
         row = self._reviewable_row()
         if row is None:
             return
-        if row.image.out_of_scope or row.result.prediction is None:
-            self.dialogs.error(self, "Nothing to accept",
-                               "The model makes no call for this image (out of scope). Override it "
-                               "with the subtype you see (keys 1–4), or leave it undecided.")
+        try:
+            self.session.accept_rule(row)
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
             return
         self._decide(row, ACCEPTED)
 
@@ -213,23 +208,26 @@ class ReviewMixin:
         actor = self.decision_actor()
         if actor is None:
             return False
-        try:
-            if self.case.locked:
-                image = self._amend_decision(row, actor, decision, override_class, reason)
-                if image is None:
-                    return False
-                advance = False
-            else:
-                image = self.store.set_decision(self.case.id, row.image.id, actor, decision,
-                                                override_class=override_class, reason=reason)
-        except CaseStoreError as exc:
-            self.dialogs.error(self, "Decision not saved", str(exc))
-            return False
         advance = self.advance_after_decision if advance is None else advance
         # Find the next undecided image before the update: a filter may hide this row after it.
         target = (self._find_undecided(+1, self.current_proxy_row(), skip=row)
-                  if advance and decision != PENDING else None)
-        self.model.update_image(image)
+                  if advance and decision != PENDING and not self.session.locked else None)
+        try:
+            if self.session.locked:
+                why = self.dialogs.amend_reason(
+                    self, f"Case {self.case.id} is signed off. Why is the decision on {row.name} "
+                    "changed? The change is recorded as an amendment and printed on the next report.")
+                if not why:
+                    self.show_message("Nothing changed: an amendment needs a reason.")
+                    return False
+                image = self.session.amend_decision(row, actor, why, decision, override_class, reason)
+                self.case_panel.set_case(self.case)
+                advance = False
+            else:
+                image = self.session.decide(row, actor, decision, override_class, reason)
+        except (SessionRuleError, CaseStoreError) as exc:
+            self.dialogs.error(self, "Decision not saved", str(exc))
+            return False
         self._refresh_summary()
         what = {ACCEPTED: f"Accepted {class_label(image.result.prediction)}",
                 OVERRIDDEN: f"Overridden to {class_label(override_class)}",
@@ -244,21 +242,6 @@ class ReviewMixin:
                                   "sign off when every image has a decision (Ctrl+Shift+S).",
                                   timeout_ms=8000)
         return True
-
-    def _amend_decision(self, row: ImageRow, actor: str, decision: str,
-                        override_class: str | None, reason: str | None):
-        """A signed-off case changes only through an amendment, with its own reason."""
-        why = self.dialogs.amend_reason(
-            self, f"Case {self.case.id} is signed off. Why is the decision on {row.name} changed? "
-            "The change is recorded as an amendment and printed on the next report.")
-        if not why:
-            self.show_message("Nothing changed: an amendment needs a reason.")
-            return None
-        case = self.store.amend(self.case.id, actor, why, decisions=[
-            DecisionChange(row.image.id, decision, override_class, reason)])
-        self.case = case
-        self.case_panel.set_case(case)
-        return case.image(row.image.id)
 
     # ----------------------------------------------------------------------------- navigation
     def _find_undecided(self, step: int, start: int, skip: ImageRow | None = None) -> int | None:
@@ -296,5 +279,4 @@ class ReviewMixin:
         self.refresh_current()
 
     def _refresh_summary(self) -> None:
-        pending = sum(1 for r in self.model.rows() if r.image is None)
-        self.summary.update_summary(self.model.images(), pending)
+        self.summary.update_summary(self.session.images(), self.session.pending_count())

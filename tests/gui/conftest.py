@@ -144,7 +144,7 @@ class GuiHelpers:
 
     def wait_analysed(self, win, timeout: int = 60000) -> None:
         """Until every listed image has a stored result and no analysis runs or waits."""
-        self.qtbot.waitUntil(lambda: not win.analysing and not win.scanning and not win._queue
+        self.qtbot.waitUntil(lambda: not win.analysing and not win.scanning and not win.session.queued
                              and win.model.rowCount() > 0
                              and all(r.image is not None for r in win.model.rows()), timeout=timeout)
 

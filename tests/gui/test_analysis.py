@@ -14,6 +14,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from lab_app.gui import theme
+from lab_app.gui.results_model import DETAIL_ROLE
 from lab_app.gui.theme import error_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,8 +86,9 @@ def test_unreadable_file_becomes_an_error_row_without_a_dialog(make_window, imag
     for r in bad:
         assert r.state == theme.ERROR
         assert r.result.status == "error" and r.result.error
-        assert error_reason(r.name, r.result.error) in r.detail()
-        assert r.name not in r.detail()
+        shown = win.model.index(win.model.find(r.path), 0).data(DETAIL_ROLE)   # the list's 2nd line
+        assert error_reason(r.name, r.result.error) in shown
+        assert r.name not in shown
     assert not win.dialogs.errors           # no modal box per file
     stored = {Path(i.path).name: i for i in win.store.get_case(win.case.id).images}
     assert stored["broken.jpg"].result.status == "error"
@@ -120,13 +122,13 @@ def test_closing_during_a_run_stops_the_worker_without_hanging(make_window, imag
     slow_engine(win)
     win.open_paths([folder])
     gui.qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
-    worker = win._worker
+    worker = win.analysis.worker
     assert worker is not None
     t0 = time.perf_counter()
     win.close()
     assert time.perf_counter() - t0 < 20
     assert worker.cancelled and not worker.running
-    assert win._work_pool.activeThreadCount() == 0
+    assert win.analysis.pool.activeThreadCount() == 0
 
 
 def test_engine_error_is_shown_once_with_what_to_do(make_window, image_folder, tmp_path, model_dir, gui):
