@@ -25,7 +25,7 @@ CSV_COLUMNS = (
      "case_call", "image_id", "path", "sha256", "width", "height", "file_size", "status", "error",
      "prediction", "prediction_name", "confidence"]
     + [f"p_{cid}" for cid in CLASS_IDS]
-    + ["cells", "flags", "in_scope", "decision", "override_class", "decision_reason", "decided_by",
+    + ["cells", "flags", "scope_reason", "in_scope", "decision", "override_class", "decision_reason", "decided_by",
        "decided_at", "final_class", "model_name", "model_version", "model_sha256", "device",
        "analysed_at"]
 )
@@ -60,7 +60,7 @@ def case_to_csv(case: Case, summary: CaseSummary) -> str:
             "height": img.height, "file_size": img.file_size, "status": r.status, "error": r.error,
             "prediction": r.prediction, "prediction_name": DISPLAY_NAMES.get(r.prediction or "", ""),
             "confidence": r.confidence, "cells": r.cells, "flags": ";".join(r.flags),
-            "in_scope": img.in_scope, "decision": img.decision.status,
+            "scope_reason": r.scope_reason, "in_scope": img.in_scope, "decision": img.decision.status,
             "override_class": img.decision.override_class, "decision_reason": img.decision.reason,
             "decided_by": img.decision.actor, "decided_at": img.decision.at,
             "final_class": img.final_class, "model_name": r.model.get("name"),

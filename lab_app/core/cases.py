@@ -536,7 +536,9 @@ def _result_columns(result: ImageResult) -> dict[str, Any]:
         pass  # file gone or unreadable: size unknown, the result still counts
     return {
         "path": row["path"], "sha256": row["sha256"], "width": row["width"], "height": row["height"],
-        "file_size": file_size, "status": row["status"], "error": row["error"],
+        # Schemas v1-v3 have one column for both: the scope reason is kept in `error` on ok rows.
+        "file_size": file_size, "status": row["status"],
+        "error": row["error"] if row["status"] != "ok" else row["scope_reason"],
         "prediction": row["prediction"], "confidence": row["confidence"],
         "probabilities": json.dumps(row["probabilities"], sort_keys=True), "cells": row["cells"],
         "flags": json.dumps(row["flags"]), "segmentation": json.dumps(row["segmentation"], sort_keys=True),
@@ -548,8 +550,10 @@ def _result_columns(result: ImageResult) -> dict[str, Any]:
 
 
 def _row_to_result(r: sqlite3.Row) -> ImageResult:
+    ok = r["status"] == "ok"
     return ImageResult(
-        path=r["path"], status=r["status"], error=r["error"], prediction=r["prediction"],
+        path=r["path"], status=r["status"], error=None if ok else r["error"],
+        scope_reason=r["error"] if ok else None, prediction=r["prediction"],
         confidence=r["confidence"], probabilities=json.loads(r["probabilities"]), cells=r["cells"],
         flags=json.loads(r["flags"]), sha256=r["sha256"], width=r["width"], height=r["height"],
         segmentation=json.loads(r["segmentation"]), model=json.loads(r["model"]),

@@ -155,7 +155,7 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     scope = assess_scope(balanced, seg)
     if not scope.in_scope:
         res.flags.append(FLAG_OUT_OF_SCOPE)
-        res.error = scope.reason  # kept as the reason shown beside the flag
+        res.scope_reason = scope.reason  # shown beside the flag
     if opts.keep_arrays:
         res.mask = seg.mask
     t2 = time.perf_counter()

@@ -34,7 +34,7 @@ def flag_reason(flag: str, result: "ImageResult") -> str | None:
     """One sentence on why a flag was raised on this image, where the row says more than the
     flag's name; None otherwise."""
     if flag == FLAG_OUT_OF_SCOPE:
-        return result.error if result.status == "ok" else None
+        return result.scope_reason if result.status == "ok" else None
     acq = result.acquisition or {}
     if flag == FLAG_OUT_OF_FOCUS and acq.get("sharpness") is not None:
         return (f"Too little fine detail (sharpness {acq['sharpness']:.2f}, in focus from "
@@ -64,7 +64,7 @@ def white_balance_note(result: "ImageResult") -> str | None:
 class ImageResult:
     path: str
     status: str = "ok"                       # "ok" | "error"
-    error: str | None = None                 # one-line reason when status == "error"
+    error: str | None = None                 # one-line reason when status == "error", else None
     prediction: str | None = None            # class id (Benign/Early/Pre/Pro); None if no call
     confidence: float | None = None          # calibrated probability of the prediction
     probabilities: dict[str, float] = field(default_factory=dict)
@@ -80,6 +80,8 @@ class ImageResult:
     # How the field was captured, as measured: white_balance (gains, background, fallback),
     # sharpness (core/focus.py), feature_distance (model/ood.py) and their limits.
     acquisition: dict[str, Any] = field(default_factory=dict)
+    # Why the scope check put an analysed image out of scope (out_of_scope flag), else None.
+    scope_reason: str | None = None
     # Not serialised: small arrays the GUI/report may draw (cell mask, activation map).
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     cam: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -97,10 +99,14 @@ class ImageResult:
             "flags": list(self.flags), "sha256": self.sha256, "width": self.width,
             "height": self.height, "segmentation": dict(self.segmentation),
             "model": dict(self.model), "device": self.device, "analysed_at": self.analysed_at,
-            "acquisition": dict(self.acquisition),
+            "acquisition": dict(self.acquisition), "scope_reason": self.scope_reason,
         }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ImageResult":
         keys = {k for k in cls.__dataclass_fields__ if k not in ("mask", "cam")}
-        return cls(**{k: v for k, v in row.items() if k in keys})
+        result = cls(**{k: v for k, v in row.items() if k in keys})
+        if "scope_reason" not in row and result.status == "ok" and result.error:
+            # Rows written before scope_reason existed kept the scope reason in `error`.
+            result.scope_reason, result.error = result.error, None
+        return result

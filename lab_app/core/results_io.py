@@ -22,7 +22,7 @@ from .results import ImageResult
 
 JOURNAL = "results.partial.jsonl"
 CSV_FIXED = ["path", "status", "error", "prediction", "prediction_name", "confidence", "cells",
-             "flags", "sha256", "width", "height", "device", "model", "analysed_at"]
+             "flags", "scope_reason", "sha256", "width", "height", "device", "model", "analysed_at"]
 # After the class probabilities: what the acquisition checks measured (core/focus.py, model/ood.py,
 # model/white_balance.py).
 CSV_ACQUISITION = ["sharpness", "feature_distance", "colour_balance"]
@@ -51,6 +51,7 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
             display_names.get(r.get("prediction") or "", ""),
             "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
             "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
+            r.get("scope_reason") or "",
             r.get("sha256") or "", r.get("width") or "", r.get("height") or "", r.get("device") or "",
             f"{model.get('name', '')} {model.get('version', '')}".strip(), r.get("analysed_at") or "",
         ] + [("" if c not in (r.get("probabilities") or {}) else f"{r['probabilities'][c]:.4f}")
@@ -114,5 +115,5 @@ class ResultsWriter:
     def close(self, timing: dict, complete: bool) -> None:
         self.snapshot(timing, complete)
         self._journal.close()
-        if True:  # a finished batch needs no journal; an interrupted one keeps it for --resume
+        if complete:  # a finished batch needs no journal; an interrupted one keeps it for --resume
             (self.out_dir / JOURNAL).unlink(missing_ok=True)

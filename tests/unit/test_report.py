@@ -309,3 +309,28 @@ def test_a_refit_models_figures_are_quoted_as_its_recipe_runs(store, case_id, tm
     text = " ".join(" ".join(pdf_text(out)).split())
     assert "validation of its recipe run mobilenetv2-all 2.1.0-recipe" in text
     assert "accuracy 96.5%" in text and "n=511" in text
+
+
+# ------------------------------------------------------------------- scope reason vs error
+def test_scope_reason_has_its_own_field_and_old_rows_still_read(store, tmp_path):
+    from lab_app.core.results import flag_reason
+    img = make_image(tmp_path / "blank.png", 9)
+    oos = result(img, "Benign", 0.4, [FLAG_OUT_OF_SCOPE])
+    oos.prediction = oos.confidence = None
+    oos.scope_reason = "Too few stained cells for a smear field."
+    assert oos.error is None and oos.to_row()["scope_reason"] == oos.scope_reason
+    assert flag_reason(FLAG_OUT_OF_SCOPE, oos) == oos.scope_reason
+    # The case store keeps it apart from errors.
+    case = store.create_case(patient=Patient("P-1"), sample=Sample("S-1"), technician="T",
+                             results=[oos, ImageResult(path=str(tmp_path / "bad.tif"), status="error",
+                                                       error="The file is not a readable image.")])
+    stored, failed = store.get_case(case.id).images
+    assert (stored.result.error, stored.result.scope_reason) == (None, oos.scope_reason)
+    assert (failed.result.error, failed.result.scope_reason) == ("The file is not a readable image.", None)
+    # A results.json / journal row written before scope_reason existed had it in `error`.
+    old = {k: v for k, v in oos.to_row().items() if k != "scope_reason"}
+    old["error"] = oos.scope_reason
+    again = ImageResult.from_row(old)
+    assert (again.error, again.scope_reason) == (None, oos.scope_reason)
+    old_failed = {"path": "x.tif", "status": "error", "error": "The file is not a readable image."}
+    assert ImageResult.from_row(old_failed).error == "The file is not a readable image."
