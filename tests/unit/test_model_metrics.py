@@ -52,10 +52,25 @@ def test_temperature_fixes_overconfident_logits():
     assert nll(logits, y, t) < nll(logits, y, 1.0)
 
 
-def test_low_confidence_threshold_in_range():
+def test_low_confidence_threshold_is_the_lowest_that_reaches_the_target():
+    # Every call at or above 0.6 is right (the one wrong call sits at 0.55): the floor.
     probs = np.array([[.99, .01], [.97, .03], [.55, .45], [.6, .4]])
     y = np.array([0, 0, 1, 0])
-    assert 0.6 <= choose_low_confidence_threshold(probs, y) <= 0.95
+    assert choose_low_confidence_threshold(probs, y) == 0.6
+    # A wrong call at 0.80 (the top class's confidence, whichever class that is): just above it.
+    probs = np.array([[.99, .01], [.02, .98], [.2, .8], [.1, .9], [.7, .3], [.35, .65]])
+    y = np.array([0, 1, 0, 1, 0, 1])
+    assert choose_low_confidence_threshold(probs, y) == 0.81
+    # 0.995 would need more right calls than 1 in 2 above any threshold: the ceiling.
+    probs = np.array([[.97, .03], [.03, .97], [.6, .4]])
+    y = np.array([0, 0, 0])
+    assert choose_low_confidence_threshold(probs, y) == 0.95
+    # A looser target keeps more calls: 2 of 3 right above 0.6 is enough for 0.6.
+    assert choose_low_confidence_threshold(probs, y, target_accuracy=0.6) == 0.6
+    assert choose_low_confidence_threshold(probs, y, floor=0.7, ceiling=0.9) == 0.9
+    # Reaching the target exactly is enough (1 of the 2 calls above 0.7 is right).
+    assert choose_low_confidence_threshold(probs, y, target_accuracy=0.5, floor=0.7) == 0.7
+    assert choose_low_confidence_threshold(np.zeros((0, 2)), np.zeros(0)) == 0.6
 
 
 def test_class_names_any_case_and_display_names():

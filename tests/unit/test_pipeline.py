@@ -86,21 +86,91 @@ def test_out_of_scope_image_gets_no_subtype(engine, tmp_path):
     assert res.prediction is None and res.confidence is None
 
 
-def test_low_confidence_threshold_flags(engine, images):
-    opts = AnalysisOptions(low_confidence_threshold=1.01)  # nothing is that confident
-    results = [e.result for e in analyse(images[:3], engine, opts) if isinstance(e, ImageAnalysed)]
-    assert all("low_confidence" in r.flags for r in results)
-    opts = AnalysisOptions(low_confidence_threshold=0.0)
-    results = [e.result for e in analyse(images[:3], engine, opts) if isinstance(e, ImageAnalysed)]
-    assert not any("low_confidence" in r.flags for r in results)
+# --- the low-confidence flag, with hand-made model outputs near and across the threshold -----
+
+def scripted(engine, monkeypatch, rows: list[list[float]]) -> None:
+    """The engine returns ``rows`` (one per field, in order) as its calibrated probabilities."""
+    from model.inference import Predictions
+    script = iter(np.asarray(rows, np.float64))
+
+    def run(x, with_cam=False):
+        return Predictions(np.stack([next(script) for _ in range(len(x))]), None, None)
+    monkeypatch.setattr(engine, "run_preprocessed", run)
 
 
-def test_cut_short_file_is_flagged_as_damaged(engine, images, tmp_path):
+# (probabilities over Benign, Early, Pre, Pro; flagged at threshold 0.8). The top class is rarely
+# the first, and the first class's probability sits on the other side of the threshold.
+NEAR_THE_THRESHOLD = [
+    ([0.05, 0.81, 0.07, 0.07], False),   # Early just above; Benign (class 0) far below
+    ([0.79, 0.07, 0.07, 0.07], True),    # Benign just below
+    ([0.10, 0.10, 0.79, 0.01], True),    # Pre just below
+    ([0.80, 0.10, 0.05, 0.05], False),   # exactly at the threshold: not below it
+    ([0.85, 0.05, 0.05, 0.05], False),
+    ([0.01, 0.01, 0.01, 0.97], False),   # Pro, class 0 near zero
+    ([0.30, 0.29, 0.21, 0.20], True),    # a near tie
+]
+
+
+def test_low_confidence_is_the_top_class_below_the_threshold(engine, images, monkeypatch):
+    probs = [p for p, _ in NEAR_THE_THRESHOLD]
+    scripted(engine, monkeypatch, probs)
+    opts = AnalysisOptions(low_confidence_threshold=0.8)
+    results = [e.result for e in analyse(images[:len(probs)], engine, opts)
+               if isinstance(e, ImageAnalysed)]
+    for r, (p, flagged) in zip(results, NEAR_THE_THRESHOLD, strict=True):
+        assert r.prediction == engine.classes[int(np.argmax(p))]
+        assert r.confidence == max(p)
+        assert r.probabilities == dict(zip(engine.classes, p))
+        assert r.flags == (["low_confidence"] if flagged else []), (p, r.flags)
+
+
+def test_without_a_threshold_option_the_model_cards_decides(engine, images, monkeypatch):
+    rows = [[0.02, 0.89, 0.05, 0.04], [0.02, 0.05, 0.91, 0.02]]
+    monkeypatch.setattr(engine, "low_confidence_threshold", 0.9)
+    scripted(engine, monkeypatch, rows)
+    got = [e.result.flags for e in analyse(images[:2], engine) if isinstance(e, ImageAnalysed)]
+    assert got == [["low_confidence"], []]
+    # The option overrides the card, either way.
+    scripted(engine, monkeypatch, rows)
+    got = [e.result.flags for e in analyse(images[:2], engine, AnalysisOptions(low_confidence_threshold=0.95))
+           if isinstance(e, ImageAnalysed)]
+    assert got == [["low_confidence"], ["low_confidence"]]
+    scripted(engine, monkeypatch, rows)
+    got = [e.result.flags for e in analyse(images[:2], engine, AnalysisOptions(low_confidence_threshold=0.5))
+           if isinstance(e, ImageAnalysed)]
+    assert got == [[], []]
+
+
+def test_fields_in_memory_get_the_same_flag(engine, images, monkeypatch):
+    """analyse_fields (camera frames, the robustness benchmark) applies the same rule."""
+    from lab_app.core.imaging import load_rgb
+    rows = [p for p, _ in NEAR_THE_THRESHOLD]
+    monkeypatch.setattr(engine, "low_confidence_threshold", 0.8)
+    scripted(engine, monkeypatch, rows)
+    fields = [load_rgb(p).rgb for p in images[:len(rows)]]
+    results = pipeline.analyse_fields(fields, engine)
+    assert [r.flags for r in results] == [["low_confidence"] if f else [] for _, f in NEAR_THE_THRESHOLD]
+    assert [r.prediction for r in results] == [engine.classes[int(np.argmax(p))] for p in rows]
+
+
+def test_out_of_scope_field_gets_no_call_and_no_low_confidence(engine, tmp_path, monkeypatch):
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(grey)
+    scripted(engine, monkeypatch, [[0.4, 0.3, 0.2, 0.1]])
+    res = next(e.result for e in analyse([grey], engine) if isinstance(e, ImageAnalysed))
+    assert res.prediction is None and res.confidence is None
+    assert "out_of_scope" in res.flags and "low_confidence" not in res.flags
+
+
+def test_cut_short_file_is_flagged_as_damaged_not_refused(engine, images, tmp_path):
+    """A JPEG cut short loads with its missing part grey: it is analysed, and flagged."""
+    intact = next(e.result for e in analyse(images[:1], engine) if isinstance(e, ImageAnalysed))
+    assert "damaged_file" not in intact.flags
     data = images[0].read_bytes()
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(data[: int(len(data) * 0.7)])
     res = next(e.result for e in analyse([cut], engine) if isinstance(e, ImageAnalysed))
-    if res.status == "ok":
-        assert "damaged_file" in res.flags
-    else:
-        assert res.error
+    assert res.status == "ok" and res.error is None
+    assert res.flags[0] == "damaged_file" and res.flags.count("damaged_file") == 1
+    assert res.prediction in engine.classes and res.confidence is not None
+    assert (res.width, res.height) == (intact.width, intact.height)
