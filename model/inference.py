@@ -215,3 +215,10 @@ def normalise_cam(cam: np.ndarray) -> np.ndarray:
     cam = np.maximum(np.asarray(cam, np.float32), 0)
     top = float(cam.max())
     return cam / top if top > 0 else cam
+
+
+def top_class_cam(probabilities: np.ndarray, cams: np.ndarray) -> tuple[np.ndarray, int]:
+    """One image's activation map of its most probable class, in [0, 1], and that class's index
+    (``probabilities`` (K,), ``cams`` (K, h, w) raw): what the window and the report show."""
+    top = int(np.argmax(probabilities))
+    return normalise_cam(cams[top]), top

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .results import FLAG_OUT_OF_SCOPE, ImageResult
+from .results import ImageResult
+from .vocabulary import FLAG_OUT_OF_SCOPE
 
 # Review decision of one image.
 PENDING = "pending"

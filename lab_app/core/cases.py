@@ -58,7 +58,8 @@ from .case_models import (ACCEPTED, AMENDED, DECISIONS, OPEN, OVERRIDDEN, PENDIN
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .cases_schema import migrate
 from .errors import CaseLockedError, CaseStoreError
-from .results import FLAG_OUT_OF_SCOPE, ImageResult
+from .results import ImageResult
+from .vocabulary import FLAG_OUT_OF_SCOPE
 
 __all__ = ["CaseStore", "DecisionChange", "default_data_dir", "resolve_db_path", "DB_FILE_NAME",
            "Patient", "Sample", "LabInfo", "Case", "CaseImage", "CaseInfo", "Decision",

@@ -24,17 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from model.inference import InferenceEngine, normalise_cam
+from model.inference import InferenceEngine, top_class_cam
 from model import white_balance
 from model.preprocessing import balance_field, normalize, resize_field
 
 from . import focus
 from .errors import ImageLoadError
 from .imaging import load_rgb
-from .results import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
-                      FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_UNLIKE_TRAINING, ImageResult)
+from .results import ImageResult
 from .scope import assess_scope
 from .segmentation import SegmentationParams, preset, segment
+from .vocabulary import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
+                         FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_UNLIKE_TRAINING)
 
 
 class CancelToken:
@@ -206,7 +207,7 @@ def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, distance
         if res.confidence < threshold:
             res.flags.append(FLAG_LOW_CONFIDENCE)
     if keep_arrays and cam is not None:
-        res.cam = normalise_cam(cam[top])
+        res.cam = top_class_cam(probs, cam)[0]
     res.analysed_at = _now()
     return res
 

@@ -53,7 +53,8 @@ from .errors import ReportError
 from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
 from .report_text import para_text, register_fonts, visual
-from .results import flag_label
+from . import vocabulary
+from .vocabulary import error_reason, flag_label
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 15 * mm
@@ -61,9 +62,8 @@ FOOTER_H = 14 * mm
 SOFTWARE_NAME = "ALL Subtype Workstation"
 TITLE = "Acute lymphoblastic leukemia subtype analysis"
 
-CLASS_COLOURS = {"Benign": colors.HexColor("#4C9F70"), "Early": colors.HexColor("#E0A030"),
-                 "Pre": colors.HexColor("#3D7CC9"), "Pro": colors.HexColor("#8E5CB5")}
-INK = colors.HexColor("#1F2933")
+CLASS_COLOURS = {cid: colors.HexColor(hex_) for cid, hex_ in vocabulary.CLASS_COLOURS.items()}
+INK = colors.HexColor(vocabulary.INK)
 MUTED = colors.HexColor("#5F6B76")
 RULE = colors.HexColor("#C5CCD3")
 RUO_RED = colors.HexColor("#A61B1B")
@@ -457,8 +457,8 @@ def _not_counted(ctx: _Context) -> list[Any]:
     rows = [[ctx.p("<b>File</b>", "cell"), ctx.p("<b>Why it is not counted</b>", "cell")]]
     for img in failed:
         rows.append([_path_cell(ctx, img.path),
-                     ctx.p("Failed to load or analyse: " + para_text(img.result.error, empty="unknown error"),
-                           "cell")])
+                     ctx.p("Failed to load or analyse: "
+                           + para_text(error_reason(Path(img.path).name, img.result.error)), "cell")])
     for img in oos:
         rows.append([_path_cell(ctx, img.path),
                      ctx.p("Out of scope for the classifier (not a usable blood smear field)", "cell")])

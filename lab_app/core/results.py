@@ -7,27 +7,11 @@ from typing import Any
 
 import numpy as np
 
-# Flag names shared by the CLI, the GUI, the case store and the report.
-FLAG_LOW_CONFIDENCE = "low_confidence"
-FLAG_NO_CELLS = "no_cells"
-FLAG_OUT_OF_SCOPE = "out_of_scope"
-FLAG_LOAD_ERROR = "load_error"
-FLAG_DAMAGED_FILE = "damaged_file"   # a cut-short file that loaded with its missing part grey
-FLAG_OUT_OF_FOCUS = "out_of_focus"   # too little fine detail left for a call (core/focus.py)
-FLAG_UNLIKE_TRAINING = "unlike_training"  # far from every training field in feature space (model/ood.py)
-ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR, FLAG_DAMAGED_FILE,
-             FLAG_OUT_OF_FOCUS, FLAG_UNLIKE_TRAINING)
-
-# What the window and the report call each flag (one wording everywhere).
-FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
-               FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error",
-               FLAG_DAMAGED_FILE: "Damaged file (missing part shown grey)",
-               FLAG_OUT_OF_FOCUS: "Out of focus",
-               FLAG_UNLIKE_TRAINING: "Unlike the training images"}
-
-
-def flag_label(flag: str) -> str:
-    return FLAG_LABELS.get(flag, flag.replace("_", " ").capitalize())
+# The flag names and labels are defined in vocabulary.py; a row's users (tests, bench, tools)
+# may import the names from here too.
+from .vocabulary import (ALL_FLAGS, FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR,  # noqa: F401
+                         FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE,
+                         FLAG_UNLIKE_TRAINING)
 
 
 def flag_reason(flag: str, result: "ImageResult") -> str | None:

@@ -88,7 +88,7 @@ class FieldJob(QRunnable):
 
     def _cam(self, rgb: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         from model.errors import ModelError
-        from model.inference import normalise_cam
+        from model.inference import top_class_cam
         try:
             preds = self.engine.predict([rgb], with_cam=True)
         except (ModelError, RuntimeError, ValueError) as exc:
@@ -96,5 +96,5 @@ class FieldJob(QRunnable):
             return None, None
         if preds.cams is None:
             return None, None
-        top = int(np.argmax(preds.probabilities[0]))
-        return normalise_cam(preds.cams[0, top]), self.engine.classes[top]
+        cam, top = top_class_cam(preds.probabilities[0], preds.cams[0])
+        return cam, self.engine.classes[top]

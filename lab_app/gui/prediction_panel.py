@@ -11,7 +11,7 @@ from lab_app.core.results import flag_reason, white_balance_note
 
 from . import theme
 from .results_model import ImageRow
-from .theme import CLASS_COLOURS, CLASS_IDS, class_label, error_reason, flag_label
+from .theme import CLASS_COLOURS, CLASS_IDS, class_colour, class_label, error_reason, flag_label
 
 
 class ProbabilityBars(QWidget):
@@ -70,7 +70,7 @@ class ProbabilityBars(QWidget):
             p.drawRoundedRect(track, 3, 3)
             if prob:
                 fill = QRectF(track.left(), track.top(), max(2.0, track.width() * prob), track.height())
-                colour = QColor(CLASS_COLOURS[cid])
+                colour = class_colour(cid)
                 if self._top and cid != self._top:
                     colour.setAlpha(140)
                 p.setBrush(colour)

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsItemGroup, QGraph
                                QGraphicsView, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
                                QWidget)
 
-MASK_RGBA = (0, 200, 255, 110)
+from lab_app.core.vocabulary import MASK_RGBA
+
 OUTLINE_COLOUR = QColor(40, 255, 90)
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.05, 64.0
@@ -32,16 +33,10 @@ def mask_to_qimage(mask: np.ndarray, rgba: tuple[int, int, int, int] = MASK_RGBA
     return QImage(out.data, w, h, out.strides[0], QImage.Format.Format_RGBA8888).copy()
 
 
-def cam_to_qimage(cam: np.ndarray, width: int, height: int, max_alpha: float = 0.6) -> QImage:
-    """A JET heat map of a [0, 1] map, resized to the field; cool areas are transparent."""
-    import cv2
-    cam = cv2.resize(np.asarray(cam, np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
-    cam = np.clip(cam, 0.0, 1.0)
-    heat = cv2.applyColorMap(np.uint8(cam * 255), cv2.COLORMAP_JET)
-    rgba = np.empty((height, width, 4), np.uint8)
-    rgba[..., :3] = heat[..., ::-1]
-    # Weak evidence stays transparent; strong evidence shows in warm colours.
-    rgba[..., 3] = np.uint8(np.clip((cam - 0.25) / 0.75, 0, 1) * max_alpha * 255)
+def cam_to_qimage(cam: np.ndarray, width: int, height: int) -> QImage:
+    """The heat map of a [0, 1] map (core.overlays, as the report draws it), resized to the field."""
+    from lab_app.core.overlays import heat_map_rgba   # OpenCV: loaded when a map is first shown
+    rgba = heat_map_rgba(cam, width, height)
     return QImage(rgba.data, width, height, rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
 
 
