@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 
 from lab_app.gui import theme
@@ -12,7 +14,7 @@ from lab_app.gui.theme import CLASS_IDS
 def _focus_list(win, qtbot):
     win.activateWindow()
     win.image_list.view.setFocus()
-    qtbot.waitUntil(lambda: win.image_list.view.hasFocus() or True)
+    qtbot.waitUntil(win.image_list.view.hasFocus, timeout=5000)
 
 
 def _first_reviewable(win) -> int:
@@ -43,7 +45,11 @@ def test_enter_accepts_the_call_and_moves_on(make_window, image_folder, gui):
     assert row.state == theme.ACCEPTED
     # Moved on to the next undecided image.
     assert win.current_row() is not row and win.current_row().undecided
-    assert "1" in win.summary.call_label.text()
+    # The summary counts it: one reviewed image, of the accepted class.
+    cid = row.result.prediction
+    assert win.summary.reviewed_counts[cid].text() == "1"
+    assert all(lab.text() == "0" for c, lab in win.summary.reviewed_counts.items() if c != cid)
+    assert re.search(r"\b1 reviewed image\b(?!s)", win.summary.call_label.text())
 
 
 def test_number_key_overrides_with_a_reason_and_is_audited(make_window, image_folder, gui):
