@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,17 +106,37 @@ def test_open_case_dialog_searches(qtbot, make_window, gui):
     assert dlg.case_id() == int(dlg.table.item(0, 0).text())
 
 
-def test_settings_round_trip(make_window, gui, gui_dirs, image_folder):
+def _threshold_between(model_dir, folder) -> tuple[float, dict[str, float]]:
+    """The confidences the model gives the folder's fields (the pipeline, no window) and a
+    threshold in their widest gap with at least two calls on each side: the fields all sit at
+    0.91-0.99, so a fixed threshold would flag all or none."""
+    from lab_app.core.imaging import iter_image_paths
+    from lab_app.core.pipeline import ImageAnalysed, analyse
+    from model.inference import InferenceEngine
+    engine = InferenceEngine(model_dir, device="cpu")
+    conf = {e.result.path: e.result.confidence for e in analyse(iter_image_paths([folder]), engine)
+            if isinstance(e, ImageAnalysed)}
+    c = sorted(conf.values())
+    width, i = max((c[i + 1] - c[i], i) for i in range(1, len(c) - 2))
+    assert width > 1e-4, c
+    t = round((c[i] + c[i + 1]) / 2, 6)
+    assert {p for p, v in conf.items() if v < t} != \
+           {p for p, v in conf.items() if v < engine.low_confidence_threshold}
+    return t, conf
+
+
+def test_settings_round_trip(make_window, gui, gui_dirs, image_folder, model_dir):
     cfg, _ = gui_dirs
+    threshold, confidence = _threshold_between(model_dir, image_folder)
     win = make_window()
     new = replace(win.settings, lab=replace(win.settings.lab, name="Haematology Lab 3",
                                             confidence_threshold=0.75),
-                  analysis=replace(win.settings.analysis, low_confidence_threshold=0.8))
+                  analysis=replace(win.settings.analysis, low_confidence_threshold=threshold))
     win.dialogs.new_settings = new
     win.actions_.preferences.trigger()
     stored = load_settings(cfg)
     assert stored.lab.name == "Haematology Lab 3" and stored.lab.confidence_threshold == 0.75
-    assert stored.analysis.low_confidence_threshold == 0.8
+    assert stored.analysis.low_confidence_threshold == threshold
     # Window state: overlays, size, last folder, segmentation settings.
     win.actions_.show_mask.setChecked(True)
     win.actions_.show_outlines.setChecked(False)
@@ -135,9 +156,12 @@ def test_settings_round_trip(make_window, gui, gui_dirs, image_folder):
     gui.set_field(again, "technician", "T")
     again.open_paths([image_folder])
     gui.wait_analysed(again)
-    low = [r for r in again.model.rows() if r.result.confidence is not None and r.result.confidence < 0.8
-           and not r.image.out_of_scope]
-    assert all("low_confidence" in r.result.flags for r in low)
+    images = again.store.get_case(again.case.id).images
+    assert {i.path: round(i.result.confidence, 4) for i in images} == \
+           {p: round(c, 4) for p, c in confidence.items()}
+    flagged = {i.path for i in images if "low_confidence" in i.result.flags}
+    assert flagged == {p for p, c in confidence.items() if c < threshold}
+    assert 2 <= len(flagged) <= len(images) - 2
 
 
 def test_segmentation_preview_and_reanalysis(make_window, image_folder, gui):
@@ -234,8 +258,20 @@ def test_shortcuts_are_listed_and_unique(make_window):
     win = make_window(load_engine=False)
     win.actions_.shortcuts.trigger()
     title, html = win.dialogs.texts[-1]
-    for key in ("Return", "N", "M", "O", "A", "Ctrl+P"):
-        assert key in html
+    table = {name.strip(): keys.split(", ") for name, keys in
+             re.findall(r"<tr><td>(.*?)</td><td><b>(.*?)</b></td></tr>", html)}
+    acts = win.actions_
+    for act, key in ((acts.accept, "Return"), (acts.next_undecided, "N"), (acts.show_mask, "M"),
+                     (acts.show_outlines, "O"), (acts.show_cam, "A"), (acts.fit, "F"),
+                     (acts.export_pdf, "Ctrl+P"), (acts.analyse, "Ctrl+R"),
+                     (acts.reset_decision, "Backspace"), (acts.override[0], "1"),
+                     (acts.override[3], "4")):
+        name = act.text().replace("&", "").rstrip("…").strip()
+        assert key in table.get(name, []), f"{name}: {key} not listed in {table.get(name)}"
+        assert key in [s.toString() for s in act.shortcuts()], f"{name} is not bound to {key}"
+    # Every bound action is listed, with all its keys.
+    bound = [a for a in acts.all if a.shortcuts()]
+    assert len(table) == len(bound)
     seen = {}
     for act in win.actions_.all:
         for seq in act.shortcuts():
