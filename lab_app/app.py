@@ -101,7 +101,14 @@ def main(argv: list[str] | None = None,
     from lab_app import __version__
     app.setApplicationVersion(__version__)
 
-    from .gui.main_window import MainWindow
+    from lab_app.core.errors import BindingError
+    try:
+        from .gui.main_window import MainWindow
+    except BindingError as exc:
+        print(f"labapp: {exc}", file=sys.stderr)
+        from PySide6.QtWidgets import QMessageBox
+        QMessageBox.critical(None, "ALL Subtype Workstation cannot start", str(exc))
+        return 2
 
     kwargs: dict[str, Any] = {"store_path": args.db, "model_dir": args.model, "device": args.device}
     tmp = None

@@ -23,3 +23,7 @@ class CaseLockedError(CaseStoreError):
 
 class ReportError(LabAppError):
     """A PDF report could not be written."""
+
+
+class BindingError(LabAppError):
+    """The installed Qt binding is known to crash this application."""

@@ -1,61 +1,44 @@
-"""Hand work from worker threads to the GUI thread without emitting Qt signals from them.
+"""Hand work from worker threads to the GUI thread.
 
-Worker threads never emit Qt signals: they put ``(callback, args)`` on a thread-safe queue, and a
-timer in the GUI thread runs the callbacks there, a few milliseconds of work per tick at most.
-This keeps the binding's signal machinery on one thread (PySide6 6.12.0 on Python 3.11 aborted
-the interpreter within seconds when worker threads emitted signals; see ``qtcompat``), batches
-results naturally, and costs one tick (``TICK_MS``) of latency, which nobody can see.
+A worker thread calls ``post(callback, *args)`` (or ``Relay.emit``); the callback then runs on the
+GUI thread. Delivery is a Qt queued signal: Qt puts the call in the GUI thread's event queue, so
+the event loop runs it between paints and input events, with no polling timer.
+
+History: this used to be a thread-safe queue drained by a 15 ms timer, because PySide6 6.12.0 on
+Python 3.11 aborted the interpreter when worker threads emitted signals. That release is excluded
+(pyproject: ``!=6.12.0``; ``lab_app.gui`` refuses to start on it), so the plain Qt mechanism is
+back; the stall benchmark (bench/gui_responsiveness.py) was measured before and after.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer
+from PySide6.QtCore import QCoreApplication, QObject, Qt, Signal
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 15
-BUDGET_S = 0.025     # longest a tick runs callbacks before yielding to the event loop
-
 
 class Inbox(QObject):
+    """Lives in the GUI thread; ``post`` may be called from any thread."""
+
+    _deliver = Signal(object, object)    # callback, args
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
-        self._timer = QTimer(self)
-        self._timer.setInterval(TICK_MS)
-        self._timer.timeout.connect(self.drain)
-        self._timer.start()
+        self._deliver.connect(self._run, Qt.ConnectionType.QueuedConnection)
 
     def post(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Thread-safe: ``callback(*args)`` runs on the GUI thread at the next tick."""
-        self._q.put((callback, args))
+        """Thread-safe: ``callback(*args)`` runs on the GUI thread when its event loop gets there."""
+        self._deliver.emit(callback, args)
 
-    def drain(self, budget_s: float = BUDGET_S) -> int:
-        """Run queued callbacks (GUI thread) for at most ``budget_s``; returns how many ran."""
-        t_end = time.perf_counter() + budget_s
-        n = 0
-        while True:
-            try:
-                callback, args = self._q.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                callback(*args)
-            except Exception:  # noqa: BLE001 - one failing callback must not stop the others
-                log.exception("a background result could not be shown")
-            n += 1
-            if time.perf_counter() > t_end:
-                break
-        return n
-
-    def pending(self) -> bool:
-        return not self._q.empty()
+    def _run(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception:  # noqa: BLE001 - one failing callback must not stop the others
+            log.exception("a background result could not be shown")
 
 
 _inbox: Inbox | None = None

@@ -2,8 +2,8 @@
 
 The pattern is superqt's thread worker: a ``QRunnable`` does the work in a ``QThreadPool`` thread
 and reports through a signals object (``started``, ``yielded``, ``errored``, ``finished``); the
-connected functions run on the GUI thread. The signals are relays through ``inbox`` rather than
-queued Qt signals, because of a PySide6 bug with signals emitted from worker threads.
+connected functions run on the GUI thread. The signals are relays through ``inbox`` (one queued
+Qt signal carries every worker's callbacks), so that a QRunnable needs no QObject of its own.
 
 ``AnalysisWorker`` drives :func:`lab_app.core.pipeline.analyse` (the same generator the batch
 CLI drives), stores every result in the case store as it arrives (in this thread: SQLite commits
@@ -34,9 +34,8 @@ BATCH_S = 0.05  # longest time results wait in the worker before the GUI sees th
 
 
 class WorkerSignals:
-    """superqt-style worker signals. They are :class:`~lab_app.gui.inbox.Relay` objects, not Qt
-    signals: a worker thread must not emit Qt signals with this binding (see ``inbox``), and the
-    connected functions still run on the GUI thread."""
+    """superqt-style worker signals: :class:`~lab_app.gui.inbox.Relay` objects; ``emit`` from the
+    worker thread, the connected functions run on the GUI thread."""
 
     def __init__(self) -> None:
         inbox = gui_inbox()
