@@ -179,9 +179,22 @@ def test_screenshot_command_saves_a_png_and_exits_0(tmp_path, model_dir, image_f
          "--size", "1366x768", "--screenshot", str(out), str(image_folder)],
         cwd=REPO, env=env, timeout=180, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from PySide6.QtGui import QImage
-    img = QImage(str(out))
-    assert not img.isNull() and img.width() == 1366 and img.height() == 768
+    import cv2
+    import numpy as np
+    shot = cv2.imread(str(out))
+    assert shot is not None and shot.shape == (768, 1366, 3)
+    # It shows the window's content, not a blank or half-painted frame: the selected field in
+    # the viewer (the middle) and the fields' thumbnails in the list (the left), both with
+    # their violet-stained nuclei, and the many colours of photographs.
+    hsv = cv2.cvtColor(shot, cv2.COLOR_BGR2HSV)
+    stained = (hsv[..., 0] >= 125) & (hsv[..., 0] <= 160) & (hsv[..., 1] > 60) & (hsv[..., 2] > 40)
+    width = shot.shape[1]
+    assert stained[:, int(0.3 * width):int(0.7 * width)].sum() > 5000
+    assert stained[:, :int(0.25 * width)].sum() > 500
+    assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 5000
+    # and the status bar's dark text on its light background (the window was painted)
+    bottom = cv2.cvtColor(shot[-20:], cv2.COLOR_BGR2GRAY)
+    assert bottom.min() < 100 < bottom.max()
 
 
 @pytest.mark.parametrize("argv", [["--size", "big"]])
