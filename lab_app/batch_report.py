@@ -1,4 +1,8 @@
-"""``labapp-batch --report``: store the batch as a case and print its PDF report."""
+"""``labapp-batch --report``: store the batch as a case and print its PDF report.
+
+The pictures come from the analysis itself (``KeptPictures``, filled as the results stream), so
+the report decodes, segments and infers no image a second time.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from pathlib import Path
 
 from .core.case_models import LabInfo, Patient, Sample
 from .core.cases import CaseStore
-from .core.overlays import ReportPictures
-from .core.report import build_report, card_metrics
+from .core.report import card_metrics
+from .core.report_assembly import KeptPictures, ReportPictures, write_case_report
 from .core.results import ImageResult
 from .core.settings import load_settings
 
@@ -31,7 +35,7 @@ def _keep_previous(path: Path) -> Path | None:
 
 
 def write_batch_report(args: argparse.Namespace, out_dir: Path, results: list[ImageResult],
-                       engine) -> Path:
+                       engine, kept: KeptPictures | None = None) -> Path:
     settings = load_settings()
     store = CaseStore(args.db)
     try:
@@ -45,12 +49,12 @@ def write_batch_report(args: argparse.Namespace, out_dir: Path, results: list[Im
             results=results)
         target = Path(out_dir) / REPORT_NAME
         _keep_previous(target)
-        pictures = ReportPictures(engine)
-        return build_report(
-            store, case.id, target, page_size=args.page_size or settings.lab.report_page_size,
-            include_appendix=True, overlay_provider=pictures.segmentation,
-            cam_provider=pictures.activation,
-            model_metrics=card_metrics(engine.meta),
-            confidence_threshold=engine.low_confidence_threshold)
+        # --threshold is this batch's own threshold (its flags used it); else the lab's, if set.
+        lab_threshold = args.threshold if args.threshold is not None else settings.lab.confidence_threshold
+        # What the analysis kept is used; only resumed images (none kept) are redrawn.
+        return write_case_report(
+            store, case.id, target, pictures=ReportPictures(kept=kept, engine=engine),
+            model_meta=engine.meta, model_metrics=card_metrics(engine.meta), lab_threshold=lab_threshold,
+            page_size=args.page_size or settings.lab.report_page_size, include_appendix=True)
     finally:
         store.close()

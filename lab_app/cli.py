@@ -7,6 +7,7 @@ Exit codes: 0 every input analysed; 3 some inputs failed (each reported); 2 usag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from .core.errors import LabAppError
     from .core.imaging import iter_image_paths
     from .core.pipeline import AnalysisOptions, CancelToken, Finished, ImageAnalysed, Started, analyse
+    from .core.report_assembly import KeptPictures
     from .core.results_io import ResultsWriter
     from .core.segmentation import preset
 
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     startup_s = time.perf_counter() - T_PROCESS_START
     seg = preset(args.segmentation)
     options = AnalysisOptions(segmentation=seg, low_confidence_threshold=args.threshold,
-                              with_cam=args.report, keep_arrays=args.save_masks)
+                              with_cam=args.report, keep_arrays=args.save_masks,
+                              keep_pictures=args.report)
     done = ResultsWriter.read_journal(out) if args.resume else {}
     if args.resume and done:
         # Only reuse rows made with the same model and segmentation.
@@ -111,52 +114,57 @@ def run(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     finished: Finished | None = None
     results = []
-    try:
-        for ev in analyse(paths, engine, options, cancel, done):
-            if isinstance(ev, ImageAnalysed):
-                writer.add(ev.index, ev.result, from_journal=ev.resumed)
-                if args.save_masks and ev.result.mask is not None:
-                    masks_dir.mkdir(parents=True, exist_ok=True)
-                    ok, png = cv2.imencode(".png", ev.result.mask)
-                    if ok:
-                        atomic_write_bytes(_mask_path(masks_dir, Path(ev.result.path), used_names),
-                                           png.tobytes())
-                ev.result.mask = None  # keep memory flat however many images there are
-                results.append((ev.index, ev.result))
-                bar.update(len(results), sum(r.status != "ok" for _, r in results))
-            elif isinstance(ev, Finished):
-                finished = ev
-            elif isinstance(ev, Started) and not args.quiet:
-                print(f"Analysing {ev.total} images on {ev.device} with {ev.model['name']} "
-                      f"{ev.model['version']}", file=sys.stderr)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        bar.close()
-        writer.close({"interrupted": True}, complete=False)
-        print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in {out}. "
-              f"Run again with --resume to finish.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    bar.close()
-    timing = {"startup_s": round(startup_s, 3), **(finished.timing if finished else {}),
-              "total_s": round(time.perf_counter() - T_PROCESS_START, 3)}
-    writer.close(timing, complete=True)
-    failed = [r for _, r in sorted(results, key=lambda t: t[0]) if r.status != "ok"]
-    for r in failed:
-        print(f"error: {r.path}: {r.error}", file=sys.stderr)
-    if args.report:
+    # The report's pictures, kept as the results stream (a temporary folder, removed at the end).
+    with KeptPictures() if args.report else contextlib.nullcontext() as kept:
         try:
-            from .batch_report import write_batch_report
-            pdf = write_batch_report(args, out, [r for _, r in sorted(results, key=lambda t: t[0])], engine)
-            if not args.quiet:
-                print(f"Report: {pdf}", file=sys.stderr)
-        except LabAppError as exc:
-            print(f"labapp-batch: the report could not be written: {exc}", file=sys.stderr)
-            return EXIT_FATAL
-    if not args.quiet:
-        flagged = sum(1 for _, r in results if r.status == "ok" and r.flags)
-        print(f"{len(results) - len(failed)} analysed, {len(failed)} failed, {flagged} flagged for "
-              f"review; results in {out}", file=sys.stderr)
-    return EXIT_SOME_FAILED if failed else EXIT_OK
+            for ev in analyse(paths, engine, options, cancel, done):
+                if isinstance(ev, ImageAnalysed):
+                    writer.add(ev.index, ev.result, from_journal=ev.resumed)
+                    if args.save_masks and ev.result.mask is not None:
+                        masks_dir.mkdir(parents=True, exist_ok=True)
+                        ok, png = cv2.imencode(".png", ev.result.mask)
+                        if ok:
+                            atomic_write_bytes(_mask_path(masks_dir, Path(ev.result.path), used_names),
+                                               png.tobytes())
+                    ev.result.mask = None  # keep memory flat however many images there are
+                    if kept is not None:
+                        kept.keep(ev.result)   # writes the pictures out and drops them from the row
+                    results.append((ev.index, ev.result))
+                    bar.update(len(results), sum(r.status != "ok" for _, r in results))
+                elif isinstance(ev, Finished):
+                    finished = ev
+                elif isinstance(ev, Started) and not args.quiet:
+                    print(f"Analysing {ev.total} images on {ev.device} with {ev.model['name']} "
+                          f"{ev.model['version']}", file=sys.stderr)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            bar.close()
+            writer.close({"interrupted": True}, complete=False)
+            print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in {out}. "
+                  f"Run again with --resume to finish.", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        bar.close()
+        timing = {"startup_s": round(startup_s, 3), **(finished.timing if finished else {}),
+                  "total_s": round(time.perf_counter() - T_PROCESS_START, 3)}
+        writer.close(timing, complete=True)
+        failed = [r for _, r in sorted(results, key=lambda t: t[0]) if r.status != "ok"]
+        for r in failed:
+            print(f"error: {r.path}: {r.error}", file=sys.stderr)
+        if args.report:
+            try:
+                from .batch_report import write_batch_report
+                pdf = write_batch_report(args, out, [r for _, r in sorted(results, key=lambda t: t[0])],
+                                         engine, kept)
+                if not args.quiet:
+                    print(f"Report: {pdf}", file=sys.stderr)
+            except LabAppError as exc:
+                print(f"labapp-batch: the report could not be written: {exc}", file=sys.stderr)
+                return EXIT_FATAL
+        if not args.quiet:
+            flagged = sum(1 for _, r in results if r.status == "ok" and r.flags)
+            print(f"{len(results) - len(failed)} analysed, {len(failed)} failed, {flagged} flagged for "
+                  f"review; results in {out}", file=sys.stderr)
+        return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 class _Null:

@@ -6,9 +6,11 @@
 Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
 written (one-line message on stderr); 2 usage error. The page size defaults to the lab settings'
 one. The footer's validation metrics come from --model DIR's model.json, else from the metrics
-recorded with the case's results, else from the bundled model with the same sha256.
-Segmentation overlays are redrawn from the stored parameters; activation maps (which need the
-model) are not part of a re-export.
+recorded with the case's results, else from the bundled model with the same sha256; calls are
+marked below the lab's threshold where the settings set one, else below that model's calibrated
+threshold. Nothing of the analysis is at hand here, so the segmentation overlays are redrawn
+from the files with the stored parameters; activation maps (which need the model) are not part
+of a re-export.
 """
 
 from __future__ import annotations
@@ -46,24 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     # Imported after parsing so --help stays fast.
     from .core.cases import CaseStore
-    from .core.report import build_report
+    from .core.report_assembly import ReportPictures, write_case_report
     from .core.settings import SettingsError, load_settings
 
-    page_size, threshold = args.page_size, None
+    page_size, lab_threshold = args.page_size, None
     try:
         lab = load_settings().lab
         page_size = page_size or lab.report_page_size
-        threshold = lab.confidence_threshold
+        lab_threshold = lab.confidence_threshold
     except SettingsError as exc:
         print(f"{PROG}: warning: {exc} Using default settings.", file=sys.stderr)
     try:
         with CaseStore(args.db) as store:
             case = store.get_case(args.case_id)
-            metrics = _metrics(args.model, case)
-            out = build_report(store, args.case_id, args.out, page_size=page_size or "A4",
-                               include_appendix=args.appendix, overwrite=args.overwrite,
-                               overlay_provider=_segmentation_overlays(),
-                               model_metrics=metrics, confidence_threshold=threshold)
+            meta, metrics = _model_card(args.model, case)
+            out = write_case_report(store, args.case_id, args.out, pictures=ReportPictures(),
+                                    model_meta=meta, model_metrics=metrics,
+                                    lab_threshold=lab_threshold, page_size=page_size or "A4",
+                                    include_appendix=args.appendix, overwrite=args.overwrite)
     except LabAppError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -71,30 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _segmentation_overlays() -> Any:
-    """Outline overlays redrawn from the stored segmentation parameters (no model needed).
+def _model_card(model_dir: Path | None,
+                case: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(model.json of the case's model where it can be found, the metrics to quote).
 
-    Activation maps need the model and are left out of a re-export; the appendix then shows the
-    segmentation overlay. Without the overlay module the report simply has no overlay column.
+    --model DIR gives both; else the bundled model with the case's sha256 gives the card, and its
+    metrics unless the results recorded their own (the report then quotes those).
     """
-    try:
-        from .core.overlays import ReportPictures
-    except ImportError:
-        return None
-    return ReportPictures(engine=None).segmentation
-
-
-def _metrics(model_dir: Path | None, case: Any) -> dict[str, Any] | None:
     if model_dir is not None:
         meta = _read_json(model_dir / "model.json")
         if meta is None:
             raise _UsageProblem(f"{model_dir} is not a model folder (model.json missing or unreadable).")
-        return meta.get("metrics")
-    shas = set()
+        return meta, meta.get("metrics")
+    shas, recorded = set(), False
     for img in case.images:
         model = img.result.model or {}
-        if model.get("metrics"):
-            return None            # the report takes the recorded metrics itself
+        recorded = recorded or bool(model.get("metrics"))
         if model.get("sha256"):
             shas.add(model["sha256"])
     from model.modeldir import bundled_models_root
@@ -102,8 +96,8 @@ def _metrics(model_dir: Path | None, case: Any) -> dict[str, Any] | None:
     for card in sorted(root.glob("*/model.json")) if root.is_dir() else []:
         meta = _read_json(card)
         if meta and meta.get("sha256") in shas:
-            return meta.get("metrics")
-    return None
+            return meta, None if recorded else meta.get("metrics")
+    return None, None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -118,27 +118,3 @@ def field_pictures(rgb: np.ndarray, seg: SegmentationResult, longest: int = PICT
     return FieldPictures(original=encode_jpeg(_small(rgb, longest)),
                          outlines=encode_jpeg(_small(overlay(rgb, seg, numbers=True), longest)))
 
-
-class ReportPictures:
-    """Image providers for ``report.build_report``: overlays computed when the report is drawn.
-
-    The activation map needs the model; pass an engine to get it, else the appendix shows the
-    outlines only.
-    """
-
-    def __init__(self, engine=None):
-        self.engine = engine
-
-    def segmentation(self, image) -> np.ndarray | None:
-        return segmentation_overlay_for(image.path, image.result.segmentation)
-
-    def activation(self, image) -> np.ndarray | None:
-        if self.engine is None:
-            return None
-        try:
-            img = load_rgb(image.path)
-        except ImageLoadError:
-            return None
-        preds = self.engine.predict([img.rgb], with_cam=True)
-        from model.inference import top_class_cam
-        return blend_cam(img.rgb, top_class_cam(preds.probabilities[0], preds.cams[0])[0])

@@ -31,6 +31,7 @@ from model.preprocessing import balance_field, normalize, resize_field
 from . import focus
 from .errors import ImageLoadError
 from .imaging import load_rgb
+from .overlays import field_pictures
 from .results import ImageResult
 from .scope import assess_scope
 from .segmentation import SegmentationParams, preset, segment
@@ -58,6 +59,9 @@ class AnalysisOptions:
     low_confidence_threshold: float | None = None   # None: the model card's threshold
     with_cam: bool = False                           # compute activation maps
     keep_arrays: bool = False                        # attach mask/cam arrays to results (GUI)
+    # Attach the report's small pictures (overlays.FieldPictures) and the activation map (with
+    # with_cam) to each result, made while the field is decoded (labapp-batch --report).
+    keep_pictures: bool = False
     chunk_size: int = 64
     workers: int | None = None                       # preparation threads (default: CPU count)
 
@@ -159,6 +163,8 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
         res.scope_reason = scope.reason  # shown beside the flag
     if opts.keep_arrays:
         res.mask = seg.mask
+    if opts.keep_pictures:
+        res.pictures = field_pictures(rgb, seg)
     t2 = time.perf_counter()
     field_in = resize_field(model_input, pre.input_size)
     sharpness = focus.sharpness(field_in)
@@ -229,7 +235,7 @@ def analyse_fields(fields: list[np.ndarray], engine: InferenceEngine,
     preds = engine.run_preprocessed(np.stack([p.tensor for p in prepared]), with_cam=opts.with_cam)
     return [_finish(p, preds.probabilities[j], preds.cams[j] if preds.cams is not None else None,
                     preds.distances[j] if preds.distances is not None else None,
-                    engine, threshold, opts.keep_arrays)
+                    engine, threshold, opts.keep_arrays or opts.keep_pictures)
             for j, p in enumerate(prepared)]
 
 
@@ -291,7 +297,7 @@ def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: Analy
                     _finish(prep, preds.probabilities[j],
                             preds.cams[j] if preds.cams is not None else None,
                             preds.distances[j] if preds.distances is not None else None,
-                            engine, threshold, opts.keep_arrays)
+                            engine, threshold, opts.keep_arrays or opts.keep_pictures)
                     prep.tensor = None
                 n_done += 1
                 n_failed += prep.result.status != "ok"

@@ -70,6 +70,31 @@ RUO_RED = colors.HexColor("#A61B1B")
 OVERRIDE_BG = colors.HexColor("#FFF1D6")
 
 
+MODEL_THRESHOLD = "model"
+LAB_THRESHOLD = "lab"
+
+
+@dataclass(frozen=True)
+class ConfidenceThreshold:
+    """Calls below ``value`` are marked; ``source`` says whose threshold it is (report_assembly's
+    ``confidence_threshold`` chooses it)."""
+    value: float
+    source: str  # MODEL_THRESHOLD | LAB_THRESHOLD
+
+    def describe(self) -> str:
+        """'the model's calibrated threshold 94.7%' or 'the lab's threshold 60.0%'."""
+        whose = ("the lab's threshold" if self.source == LAB_THRESHOLD
+                 else "the model's calibrated threshold")
+        return f"{whose} {self.value:.1%}"
+
+
+def _threshold(value: float | ConfidenceThreshold | None) -> ConfidenceThreshold | None:
+    """A bare number is the caller's own (the lab's) threshold."""
+    if value is None or isinstance(value, ConfidenceThreshold):
+        return value
+    return ConfidenceThreshold(float(value), LAB_THRESHOLD)
+
+
 def card_metrics(model_meta: Mapping[str, Any]) -> dict[str, Any]:
     """The validation figures of a model card (``model.json``) that a report quotes."""
     metrics = model_meta.get("metrics", {})
@@ -86,7 +111,7 @@ def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str]
                  cam_provider: ImageProvider | None = None,
                  model_metrics: Mapping[str, Any] | None = None,
                  generated_at: dt.datetime | None = None,
-                 confidence_threshold: float | None = None,
+                 confidence_threshold: float | ConfidenceThreshold | None = None,
                  min_reviewed: int = MIN_REVIEWED) -> Path:
     """Write the report of a stored case to ``out_path`` atomically; returns the path.
 
@@ -118,7 +143,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
                   cam_provider: ImageProvider | None = None,
                   model_metrics: Mapping[str, Any] | None = None,
                   generated_at: dt.datetime | None = None,
-                  confidence_threshold: float | None = None,
+                  confidence_threshold: float | ConfidenceThreshold | None = None,
                   min_reviewed: int = MIN_REVIEWED) -> bytes:
     """The report of ``case`` as PDF bytes (pure: reads the case and the pictures only)."""
     if page_size not in PAGE_SIZES:
@@ -131,7 +156,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     width = size[0] - 2 * MARGIN
     ctx = _Context(case=case, summary=summary, styles=styles, width=width,
                    loader=image_loader or load_original, overlay=overlay_provider,
-                   cam=cam_provider, threshold=confidence_threshold)
+                   cam=cam_provider, threshold=_threshold(confidence_threshold))
 
     story: list[Any] = []
     story += _header(ctx)
@@ -178,7 +203,7 @@ class _Context:
     loader: ImageProvider
     overlay: ImageProvider | None
     cam: ImageProvider | None
-    threshold: float | None
+    threshold: ConfidenceThreshold | None
 
     def p(self, text: str, style: str = "body") -> Paragraph:
         return Paragraph(text, self.styles[style])
@@ -396,6 +421,9 @@ def _image_table(ctx: _Context) -> list[Any]:
              [rest * 0.25, rest * 0.25, rest * 0.17, rest * 0.33]
     table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(_ts(ctx, style))
+    if ctx.threshold is not None:
+        out.append(ctx.p(f"Confidence is marked in red below {ctx.threshold.describe()}.", "small"))
+        out.append(Spacer(1, 1.5 * mm))
     return out + [table]
 
 
@@ -424,8 +452,8 @@ def _prediction_cell(ctx: _Context, img: CaseImage) -> Paragraph:
         return ctx.p("<i>no call</i>", "cell")
     conf = f"{r.confidence:.1%}" if r.confidence is not None else "—"
     text = f"<b>{DISPLAY_NAMES.get(r.prediction, r.prediction)}</b><br/>confidence {conf}"
-    if ctx.threshold is not None and r.confidence is not None and r.confidence < ctx.threshold:
-        text += f"<br/><font color='{RUO_RED.hexval()}'>below lab threshold {ctx.threshold:.0%}</font>"
+    if ctx.threshold is not None and r.confidence is not None and r.confidence < ctx.threshold.value:
+        text += f"<br/><font color='{RUO_RED.hexval()}'>below {ctx.threshold.describe()}</font>"
     return ctx.p(text, "cell")
 
 

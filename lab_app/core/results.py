@@ -66,9 +66,11 @@ class ImageResult:
     acquisition: dict[str, Any] = field(default_factory=dict)
     # Why the scope check put an analysed image out of scope (out_of_scope flag), else None.
     scope_reason: str | None = None
-    # Not serialised: small arrays the GUI/report may draw (cell mask, activation map).
+    # Not serialised: what the GUI/report may draw (cell mask, top-class activation map, the
+    # report's small pictures: overlays.FieldPictures).
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     cam: np.ndarray | None = field(default=None, repr=False, compare=False)
+    pictures: Any = field(default=None, repr=False, compare=False)
 
     @property
     def needs_review(self) -> bool:
@@ -88,7 +90,7 @@ class ImageResult:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ImageResult":
-        keys = {k for k in cls.__dataclass_fields__ if k not in ("mask", "cam")}
+        keys = {k for k in cls.__dataclass_fields__ if k not in ("mask", "cam", "pictures")}
         result = cls(**{k: v for k, v in row.items() if k in keys})
         if "scope_reason" not in row and result.status == "ok" and result.error:
             # Rows written before scope_reason existed kept the scope reason in `error`.

@@ -43,11 +43,14 @@ class LabSettings:
     address: str = ""                 # free text; newlines separate the printed lines
     logo_path: str | None = None      # PNG/JPEG printed in the report header
     require_reviewer: bool = False    # sign-off needs a second person (four-eyes rule)
-    confidence_threshold: float = 0.6  # report: calls below this confidence are marked
+    # Report: calls below this confidence are marked; None: below the model's calibrated
+    # low-confidence threshold (its model.json), the report saying which threshold it used.
+    confidence_threshold: float | None = None
     report_page_size: str = "A4"      # "A4" | "Letter"
 
     def validate(self) -> None:
-        _check_fraction("lab.confidence_threshold", self.confidence_threshold)
+        if self.confidence_threshold is not None:
+            _check_fraction("lab.confidence_threshold", self.confidence_threshold)
         if self.report_page_size not in PAGE_SIZES:
             raise SettingsError(f"The report page size must be A4 or Letter, not '{self.report_page_size}'.")
 

@@ -332,8 +332,10 @@ class PreferencesDialog(QDialog):
         self.page_size = QComboBox()
         self.page_size.addItems(list(PAGE_SIZES))
         self.page_size.setCurrentText(lab.report_page_size)
-        self.report_threshold = _fraction_spin(lab.confidence_threshold)
-        self.report_threshold.setToolTip("The report marks calls below this confidence.")
+        self.report_threshold = _fraction_spin(lab.confidence_threshold,
+                                               none_text="Model's calibrated threshold")
+        self.report_threshold.setToolTip("The report marks calls below this confidence; by "
+                                         "default below the model's calibrated threshold.")
         lab_form = QFormLayout()
         lab_form.addRow("Lab name", self.lab_name)
         lab_form.addRow("Address", self.lab_address)
@@ -399,7 +401,7 @@ class PreferencesDialog(QDialog):
                       logo_path=self.logo.text().strip() or None,
                       require_reviewer=self.require_reviewer.isChecked(),
                       report_page_size=self.page_size.currentText(),
-                      confidence_threshold=round(self.report_threshold.value(), 2))
+                      confidence_threshold=_fraction_or_none(self.report_threshold))
         analysis = replace(self._settings.analysis, device=self.device.currentData(),
                            model_dir=self.model_dir.text().strip() or None,
                            low_confidence_threshold=_fraction_or_none(self.low_conf))

@@ -251,15 +251,15 @@ class CaseMixin:
         store, case_id, settings, engine = self.store, self.case.id, self.settings, self.engine
 
         def build():
-            from lab_app.core.overlays import ReportPictures
-            from lab_app.core.report import build_report, card_metrics
-            pictures = ReportPictures(engine)
-            return build_report(store, case_id, path, page_size=settings.lab.report_page_size,
-                                overwrite=True, include_appendix=engine is not None,
-                                overlay_provider=pictures.segmentation,
-                                cam_provider=pictures.activation if engine is not None else None,
-                                model_metrics=card_metrics(engine.meta) if engine is not None else None,
-                                confidence_threshold=settings.lab.confidence_threshold)
+            # The window's analysis keeps no pictures: they are redrawn from the files (the
+            # activation maps with the loaded model).
+            from lab_app.core.report import card_metrics
+            from lab_app.core.report_assembly import ReportPictures, write_case_report
+            meta = engine.meta if engine is not None else None
+            return write_case_report(store, case_id, path, pictures=ReportPictures(engine=engine),
+                                     model_meta=meta, model_metrics=card_metrics(meta) if meta else None,
+                                     lab_threshold=settings.lab.confidence_threshold,
+                                     page_size=settings.lab.report_page_size, overwrite=True)
 
         job = CallableWorker(build, "writing the report", expected=(LabAppError, OSError))
         job.signals.finished.connect(self._report_written)

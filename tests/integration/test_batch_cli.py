@@ -145,3 +145,31 @@ def test_report_creates_a_case_and_a_pdf(samples, model_dir, tmp_path):
 
 def test_report_needs_a_patient_id(samples, tmp_path):
     assert main([str(samples), "--out", str(tmp_path / "o"), "--report", "--quiet"]) == 2
+
+
+def test_report_uses_the_pictures_of_the_analysis(samples, model_dir, tmp_path, monkeypatch):
+    """--report draws the maps and outlines the analysis made: no image is decoded, segmented
+    or inferred again for the report, and the kept pictures' folder is removed afterwards."""
+    import tempfile
+
+    from pypdf import PdfReader
+
+    from lab_app.core import report_assembly
+    from model.inference import InferenceEngine
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the report redid work the analysis had done")
+    for name in ("load_original", "load_rgb", "segmentation_overlay_for"):
+        monkeypatch.setattr(report_assembly, name, refuse)
+    monkeypatch.setattr(InferenceEngine, "predict", refuse)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "out"
+    assert main([str(samples), "--out", str(out), "--model", str(model_dir), "--device", "cpu",
+                 "--quiet", "--report", "--patient-id", "P-1", "--db", str(tmp_path / "c.sqlite3")]) == 0
+    reader = PdfReader(out / "report.pdf")
+    text = " ".join(page.extract_text() for page in reader.pages)
+    n = len(list(samples.glob("*.jpg")))
+    assert "Activation map" in text and "calibrated threshold" in text
+    assert sum(len(page.images) for page in reader.pages) == 4 * n
+    assert list((tmp_path / "tmp").iterdir()) == []

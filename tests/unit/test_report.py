@@ -111,7 +111,7 @@ def test_report_contains_every_field(store, case_id, tmp_path):
                    "Early Pre-B ALL", "Pro-B ALL", "field_0.png", "field_3.png", "94.0%", "51.0%",
                    "Low confidence", "Out of scope", "OVERRIDDEN to Pre-B ALL", "typical Pre-B chromatin",
                    "Accepted", "broken.tif", "The file is not a readable image.",
-                   "below lab threshold 60%", "Signed off 2024-05-02 09:",
+                   "below the lab's threshold 60.0%", "Signed off 2024-05-02 09:",
                    f"ALL Subtype Workstation {__version__}", "mobilenetv2-all 1.2.0",
                    "sha256 0123456789ab", "accuracy 93.1%", "macro-F1 92.4%", "Generated 2024-05-02 10:05 UTC"]:
         assert needle in text, needle
@@ -334,3 +334,53 @@ def test_scope_reason_has_its_own_field_and_old_rows_still_read(store, tmp_path)
     assert (again.error, again.scope_reason) == (None, oos.scope_reason)
     old_failed = {"path": "x.tif", "status": "error", "error": "The file is not a readable image."}
     assert ImageResult.from_row(old_failed).error == "The file is not a readable image."
+
+
+# ------------------------------------------------------- one assembly, one threshold concept
+def test_threshold_is_the_models_unless_the_lab_sets_one():
+    from lab_app.core.report_assembly import confidence_threshold
+    assert confidence_threshold(None, None) is None
+    model = confidence_threshold(0.947, None)
+    assert model.describe() == "the model's calibrated threshold 94.7%"
+    assert confidence_threshold(0.947, 0.6).describe() == "the lab's threshold 60.0%"
+
+
+def test_assembled_report_says_whose_threshold_it_is(store, case_id, tmp_path):
+    from lab_app.core.report_assembly import ReportPictures, write_case_report
+    meta = {"low_confidence_threshold": 0.9, "metrics": METRICS}
+    out = write_case_report(store, case_id, tmp_path / "m.pdf", pictures=ReportPictures(),
+                            model_meta=meta)
+    text = " ".join(pdf_text(out))
+    assert "below the model's calibrated threshold 90.0%" in text and "lab's" not in text
+    assert "Appendix" not in text                       # no activation maps at hand: no appendix
+    out = write_case_report(store, case_id, tmp_path / "l.pdf", pictures=ReportPictures(),
+                            model_meta=meta, lab_threshold=0.6)
+    text = " ".join(pdf_text(out))
+    assert "below the lab's threshold 60.0%" in text and "calibrated threshold" not in text
+
+
+def test_kept_pictures_are_used_without_reading_the_files(store, case_id, tmp_path, monkeypatch):
+    from lab_app.core import report_assembly
+    from lab_app.core.overlays import FieldPictures, encode_jpeg
+    from lab_app.core.report_assembly import KeptPictures, ReportPictures, write_case_report
+    case = store.get_case(case_id)
+    analysed = [img for img in case.images if not img.failed]
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the report read an image file although its pictures were kept")
+    for name in ("load_original", "load_rgb", "segmentation_overlay_for"):
+        monkeypatch.setattr(report_assembly, name, refuse)
+    with KeptPictures() as kept:
+        folder = kept._dir
+        for n, img in enumerate(analysed):
+            field = np.full((60, 80, 3), 40 * n, np.uint8)
+            r = ImageResult(path=img.path, cam=np.eye(7, dtype=np.float32),
+                            pictures=FieldPictures(encode_jpeg(field), encode_jpeg(255 - field)))
+            kept.keep(r)
+            assert r.pictures is None                   # handed over, not held by the row
+        out = write_case_report(store, case_id, tmp_path / "k.pdf",
+                                pictures=ReportPictures(kept=kept))
+    assert not folder.exists()                           # the temporary folder is removed
+    # thumbnail + outlines per analysed image, and original + activation map in the appendix
+    assert image_count(out) == 4 * len(analysed)
+    assert "Activation map" in " ".join(pdf_text(out))
