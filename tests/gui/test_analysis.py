@@ -116,6 +116,31 @@ def test_cancel_mid_run_keeps_what_was_analysed(make_window, image_folder, tmp_p
     assert win.actions_.analyse.isEnabled()
 
 
+def test_analyse_pending_analyses_only_what_a_cancelled_run_left(make_window, image_folder,
+                                                                 tmp_path, gui):
+    folder = many_images(image_folder, tmp_path / "many", 70)
+    win = make_window()
+    slow_engine(win)
+    win.open_paths([folder])
+    qtbot = gui.qtbot
+    qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
+    with qtbot.waitSignal(win.analysis_finished, timeout=30000):
+        win.actions_.cancel.trigger()
+    first = {i.path: i.result.analysed_at for i in win.store.get_case(win.case.id).images}
+    left = 70 - len(first)
+    assert 0 < len(first) and left > 0
+    with qtbot.waitSignal(win.analysis_finished, timeout=60000):
+        win.actions_.analyse.trigger()
+    assert win.statusBar().currentMessage().startswith(f"Analysed {left} images")
+    images = win.store.get_case(win.case.id).images
+    assert len(images) == 70 and all(i.result.status == "ok" for i in images)
+    # The images analysed before the cancel kept their results: not analysed again.
+    assert {i.path: i.result.analysed_at for i in images if i.path in first} == first
+    # With nothing pending, Analyse starts nothing and says so.
+    win.actions_.analyse.trigger()
+    assert not win.analysing and "Every image is analysed" in win.statusBar().currentMessage()
+
+
 def test_closing_during_a_run_stops_the_worker_without_hanging(make_window, image_folder, tmp_path, gui):
     folder = many_images(image_folder, tmp_path / "many", 200)
     win = make_window()
