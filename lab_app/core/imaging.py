@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import struct
@@ -66,6 +67,7 @@ class LoadedImage:
     bit_depth: int           # bits per channel in the file (1, 8, 16 or 32)
     original_mode: str       # Pillow mode before conversion: "RGB", "L", "I;16", "CMYK", ...
     truncated: bool = False  # the file ended early; the missing part is filled with grey
+    capture: dict | None = None   # the camera panel's capture record (PNG text chunk), if any
 
 
 def load_rgb(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -77,12 +79,29 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS)
     fmt = image.format or "unknown"
     mode = image.mode
     depth = _bit_depth(image, data)
+    capture = _capture_record(image) if fmt == "PNG" else None
     image, truncated = _decode(image, data, path)
     image = _apply_orientation(image)
     rgb = _to_rgb_array(image, path)
     height, width = rgb.shape[:2]
     return LoadedImage(rgb=rgb, path=path, width=width, height=height, sha256=digest,
-                       format=fmt, bit_depth=depth, original_mode=mode, truncated=truncated)
+                       format=fmt, bit_depth=depth, original_mode=mode, truncated=truncated,
+                       capture=capture)
+
+
+# PNG text chunk in which lab_app.core.camera stores a capture's time, camera and resolution.
+CAPTURE_KEY = "labapp.capture"
+
+
+def _capture_record(image: Image.Image) -> dict | None:
+    text = image.info.get(CAPTURE_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _read_file(path: Path) -> bytes:

@@ -132,6 +132,8 @@ def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: Analysi
     if img.truncated:
         res.flags.append(FLAG_DAMAGED_FILE)
     prep = prepare_field(index, res, img.rgb, engine, opts)
+    if img.capture:
+        res.acquisition["capture"] = img.capture   # time, camera, resolution of a live capture
     prep.stage_s["load"] = time.perf_counter() - t0 - sum(prep.stage_s.values())
     return prep
 
