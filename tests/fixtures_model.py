@@ -6,7 +6,6 @@ once per session on a few real images. ``tiny_dataset``: 8 real images per class
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -27,8 +26,10 @@ def tiny_dataset(real_images, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_trained_model(tiny_dataset, tmp_path_factory) -> Path:
     """A one-epoch, 64 px model dir trained on ``tiny_dataset`` (a few seconds on the CPU)."""
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("torch is not installed; training tests need the [train] extra")
+    from conftest import train_extra_missing, train_extra_reason
+    missing = train_extra_missing()
+    if missing:
+        pytest.skip(train_extra_reason(missing))
     from model.train import main as train_main
     out = tmp_path_factory.mktemp("tiny_run")
     rc = train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "64",
