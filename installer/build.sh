@@ -62,7 +62,7 @@ if [ "$FLAVOR" = cuda ]; then
 fi
 # The project's own dependencies (no torch in them) plus the optional RTL report shaping.
 "${PIP[@]}" "pyinstaller==6.*" arabic-reshaper python-bidi "$ROOT"
-"$VENV/bin/python" installer/check_pins.py "$CONSTRAINTS"
+"$VENV/bin/python" installer/check_pins.py "$CONSTRAINTS" --flavor "$FLAVOR"
 if [ "$FLAVOR" = cpu ] && "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('torch') is None)"; then
     echo "build.sh: torch is installed in $VENV; the cpu build venv must not have it. rm -r $VENV" >&2
     exit 1

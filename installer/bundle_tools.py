@@ -3,7 +3,11 @@
 - which model dirs and resource files go into the bundle, verified before they are copied;
 - which PySide6 modules the application imports (every other heavy Qt module is excluded);
 - which installed distributions actually end up in the bundle (for build_info.json and licences);
-- build_info.json and the licences/ folder with THIRD-PARTY-NOTICES.txt.
+- build_info.json and the licences/ folder with THIRD-PARTY-NOTICES.txt;
+- Windows: the Visual C++ runtime the bundle carries, read from the PE files themselves, so the
+  check runs (and is tested) on any platform.
+
+``python installer/bundle_tools.py vc-runtime BUNDLE`` prints that check as JSON (build.ps1).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -250,7 +255,7 @@ def build_date() -> str:
 
 
 def make_build_info(flavor: str, packages: dict[str, str], models: list[dict], gui: bool,
-                    root: Path = ROOT) -> dict:
+                    root: Path = ROOT, torch_cuda: str | None = None) -> dict:
     tools = {}
     for n in ("pyinstaller", "pyinstaller-hooks-contrib"):
         try:
@@ -273,6 +278,9 @@ def make_build_info(flavor: str, packages: dict[str, str], models: list[dict], g
         "models": models,
         "packages": packages,
         "build_tools": tools,
+        # The CUDA version torch was built for (torch.version.cuda); None in a cpu bundle. A cuda
+        # bundle without it would carry a CPU-only torch (tests/installer refuse that).
+        "torch_cuda": torch_cuda,
     }
 
 
@@ -397,3 +405,107 @@ def collect_licences(target: Path, packages: dict[str, str], root: Path = ROOT) 
 def windows_version_tuple(version: str) -> tuple[int, int, int, int]:
     nums = [int(n) for n in re.findall(r"\d+", version)[:4]]
     return tuple((nums + [0, 0, 0, 0])[:4])  # type: ignore[return-value]
+
+
+# -- Windows: the Visual C++ runtime in the bundle ----------------------------------------------
+# onnxruntime (and Qt) need msvcp140.dll / msvcp140_1.dll at least as new as the MSVC toolset they
+# were built with: Microsoft's rule for the v14 runtime, and since VS 2022 17.10 (14.40) an older
+# msvcp140.dll crashes in std::mutex ("DLL initialization routine failed" on import). PyInstaller
+# collects whatever copy the build machine has and only warns when it finds none.
+VC_MSVCP_REQUIRED = ("msvcp140.dll", "msvcp140_1.dll")
+VC_RUNTIME_PATTERN = re.compile(r"^(msvcp140(_\w+)?|vcruntime140(_\w+)?|concrt140)\.dll$", re.I)
+# The floor whatever onnxruntime says: the first runtime with the constexpr std::mutex (14.40.33810).
+VC_RUNTIME_FLOOR = (14, 40)
+_VS_FIXEDFILEINFO_SIG = struct.pack("<I", 0xFEEF04BD)
+
+
+def pe_linker_version(data: bytes) -> tuple[int, int] | None:
+    """(MajorLinkerVersion, MinorLinkerVersion) of a PE file (exe/dll/pyd), else None.
+
+    For MSVC 14.x the linker version is the toolset version: 14.44 = VS 2022 17.14.
+    """
+    if len(data) < 0x40 or data[:2] != b"MZ":
+        return None
+    off = struct.unpack_from("<I", data, 0x3C)[0]
+    if len(data) < off + 24 + 4 or data[off:off + 4] != b"PE\0\0":
+        return None
+    opt = off + 24  # after the signature and the 20-byte COFF header
+    if struct.unpack_from("<H", data, opt)[0] not in (0x10B, 0x20B):  # PE32, PE32+
+        return None
+    return data[opt + 2], data[opt + 3]
+
+
+def pe_file_version(data: bytes) -> tuple[int, int, int, int] | None:
+    """FileVersion of a PE file from its VS_FIXEDFILEINFO (what Explorer shows), else None."""
+    start = data.find("VS_VERSION_INFO".encode("utf-16-le"))
+    i = data.find(_VS_FIXEDFILEINFO_SIG, max(start, 0))
+    if i < 0 or len(data) < i + 16:
+        return None
+    ms, ls = struct.unpack_from("<II", data, i + 8)
+    return ms >> 16, ms & 0xFFFF, ls >> 16, ls & 0xFFFF
+
+
+def _version_text(v: Iterable[int]) -> str:
+    return ".".join(str(n) for n in v)
+
+
+def vc_runtime_report(bundle: Path) -> dict:
+    """The Visual C++ runtime check of a Windows bundle (DIST/labapp-<flavor>).
+
+    required: the newest toolset (linker version) among onnxruntime's binaries, at least
+    VC_RUNTIME_FLOOR; dlls: every bundled msvcp140*/vcruntime140*/concrt140 copy with its
+    FileVersion; problems: a required msvcp140 DLL missing, or any msvcp140*.dll older than
+    required (fatal); warnings: vcruntime140*.dll older than required (Python's own copy, which
+    the interpreter loads first; reported, not fatal).
+    """
+    internal = bundle / "_internal"
+    required = VC_RUNTIME_FLOOR
+    required_by = "the std::mutex change of MSVC 14.40"
+    for f in sorted((internal / "onnxruntime").rglob("*")) if (internal / "onnxruntime").is_dir() else []:
+        if f.suffix.lower() not in (".pyd", ".dll") or f.name.lower().startswith(("msvcp", "vcruntime")):
+            continue
+        linker = pe_linker_version(f.read_bytes())
+        if linker and linker[0] == 14 and linker > required:
+            required, required_by = linker, str(f.relative_to(bundle)).replace(os.sep, "/")
+    dlls: dict[str, str | None] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for f in sorted(p for p in bundle.rglob("*") if p.is_file() and VC_RUNTIME_PATTERN.match(p.name)):
+        rel = str(f.relative_to(bundle)).replace(os.sep, "/")
+        version = pe_file_version(f.read_bytes())
+        dlls[rel] = _version_text(version) if version else None
+        old = version is None or version[:2] < required
+        if old and f.name.lower().startswith("msvcp140"):
+            problems.append(f"{rel} is {dlls[rel] or 'of unknown version'}, older than "
+                            f"{_version_text(required)} ({required_by})")
+        elif old and f.name.lower().startswith("vcruntime140"):
+            warnings.append(f"{rel} is {dlls[rel] or 'of unknown version'}, older than "
+                            f"{_version_text(required)}")
+    names = {Path(r).name.lower() for r in dlls}
+    for name in VC_MSVCP_REQUIRED:
+        if name not in names:
+            problems.append(f"{name} is not in the bundle: onnxruntime needs it; install the "
+                            f"Visual C++ 2015-2022 runtime >= {_version_text(required)} on the "
+                            f"build machine (PyInstaller collects the system copy)")
+    return {"required": _version_text(required), "required_by": required_by, "dlls": dlls,
+            "problems": problems, "warnings": warnings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="bundle_tools.py")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    vc = sub.add_parser("vc-runtime", help="check the Visual C++ runtime of a Windows bundle")
+    vc.add_argument("bundle", type=Path)
+    args = p.parse_args(argv)
+    report = vc_runtime_report(args.bundle)
+    print(json.dumps(report, indent=2))
+    for w in report["warnings"]:
+        print(f"WARNING: {w}", file=sys.stderr)
+    for problem in report["problems"]:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,6 +20,7 @@ INSTALLER = REPO / "installer"
 sys.path.insert(0, str(INSTALLER))
 import bundle_tools as bt  # noqa: E402
 import check_pins  # noqa: E402
+import inno  # noqa: E402  (tests/installer/inno.py)
 
 sys.path.remove(str(INSTALLER))
 
@@ -190,21 +191,137 @@ def test_desktop_file():
     assert keys["Terminal"] == "false" and keys["Categories"].endswith(";")
 
 
-def test_inno_setup_script():
-    iss = (INSTALLER / "windows" / "labapp.iss").read_text(encoding="utf-8")
-    sections = {m.group(1).lower() for m in re.finditer(r"^\[(\w+)\]", iss, re.M)}
-    assert {"setup", "files", "icons", "tasks"} <= sections
-    assert re.search(r"^PrivilegesRequired=admin\s*$", iss, re.M), "per-machine install"
-    assert "{autopf}" in iss and "{autoprograms}" in iss and "{autodesktop}" in iss
-    assert "labapp.exe" in iss and "recursesubdirs" in iss
-    # The case database lives in the user's data folder: the uninstaller never touches it.
-    uninstall = re.findall(r"^\[UninstallDelete\](.*?)(?=^\[|\Z)", iss, re.M | re.S)
-    for block in uninstall:
-        assert "{localappdata}" not in block and "{userappdata}" not in block \
-            and "{commonappdata}" not in block
-    assert "ALL-Workstation" in iss  # named in the message that says the data is kept
-    app_id = re.search(r"^AppId=\{\{([0-9A-F-]{36})\}", iss, re.M)
-    assert app_id, "a fixed AppId lets updates replace the installation"
+# -- the Windows installer script, read the way ISCC reads it ----------------------------------
+ISS = INSTALLER / "windows" / "labapp.iss"
+ENV_KEY = r"SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
+
+
+def _iss(**defines) -> inno.Script:
+    exists = defines.pop("_exists", lambda rel: inno.local(ISS.parent, rel).exists())
+    ver = defines.pop("_ver", (6, 4, 3))
+    return inno.load(ISS, defines=defines, exists=exists, ver=ver)
+
+
+def _code_functions(script: inno.Script) -> set[str]:
+    return set(re.findall(r"^\s*(?:function|procedure)\s+(\w+)", script.code, re.M | re.I))
+
+
+def test_iss_setup_directives():
+    s = _iss(AppVersion="1.2.3", Flavor="cuda")
+    setup = s.setup
+    assert setup["privilegesrequired"] == "admin", "per-machine install"
+    assert setup["architecturesallowed"] == setup["architecturesinstallin64bitmode"] == "x64compatible"
+    # Qt 6 supports Windows 10 1809 (build 17763) and later; older builds install but fail in QtCore.
+    assert tuple(int(n) for n in setup["minversion"].split(".")) >= (10, 0, 17763)
+    assert setup["outputbasefilename"] == "labapp-1.2.3-windows-x64-cuda-setup"
+    assert setup["appvername"].endswith("1.2.3 (cuda)")
+    assert re.fullmatch(r"\{\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", setup["appid"]), \
+        "a fixed AppId lets updates replace the installation"
+    assert setup["defaultdirname"].startswith("{autopf}\\")
+    assert inno.local(ISS.parent, setup["setupiconfile"]).resolve() == REPO / "resources" / "icons" / "labapp.ico"
+    assert (REPO / "resources" / "icons" / "labapp.ico").is_file()
+    assert setup["uninstalldisplayicon"] == r"{app}\labapp.exe"
+    assert setup["changesenvironment"] == "yes"
+    assert setup["closeapplications"] == "yes"
+    assert "signtool" not in setup, "unsigned unless build.ps1 is given a certificate"
+    files = s.entries("files")
+    assert files[0]["source"] == r"..\..\dist\labapp-cuda\*" and "recursesubdirs" in files[0]["flags"]
+
+
+def test_iss_needs_inno_setup_6_3_or_newer():
+    for ver in ((6, 3, 0), (6, 4, 3), (7, 0, 0)):
+        _iss(_ver=ver)
+    with pytest.raises(inno.IssError, match="6.3"):
+        _iss(_ver=(6, 2, 2))
+
+
+def test_iss_signing_only_with_a_sign_tool():
+    s = _iss(SignTool="labappsign")
+    assert s.setup["signtool"] == "labappsign" and s.setup["signeduninstaller"] == "yes"
+
+
+def test_iss_shortcuts_use_the_program_and_its_icon():
+    icons = {e["name"]: e for e in _iss().entries("icons")}
+    start = icons[r"{autoprograms}\ALL Subtype Workstation\ALL Subtype Workstation"]
+    desktop = icons[r"{autodesktop}\ALL Subtype Workstation"]
+    for e in (start, desktop):
+        assert e["filename"] == e["iconfilename"] == r"{app}\labapp.exe"
+    assert desktop["tasks"] == "desktopicon"
+    assert any(e["filename"] == "{uninstallexe}" for e in icons.values())
+    tasks = {t["name"]: t for t in _iss().entries("tasks")}
+    assert set(tasks) == {"desktopicon", "shareddata"}
+
+
+def test_iss_never_deletes_user_data():
+    s = _iss()
+    for section in ("installdelete", "uninstalldelete"):
+        for e in s.entries(section):
+            assert e["name"] == "{app}" or e["name"].startswith("{app}\\"), (section, e)
+    for e in s.entries("dirs"):
+        assert "uninsneveruninstall" in e["flags"].split(), e
+    assert "ALL-Workstation" in s.code  # named in the message that says the data is kept
+
+
+def test_iss_shared_data_task():
+    s = _iss()
+    task = next(t for t in s.entries("tasks") if t["name"] == "shareddata")
+    assert "unchecked" in task["flags"].split(), "per-user data stays the default"
+    assert "local disk" in task["description"]
+    (folder,) = [d for d in s.entries("dirs") if d.get("tasks") == "shareddata"]
+    assert folder["name"] == r"{commonappdata}\ALL-Workstation"
+    assert folder["permissions"] == "users-modify", "another user must be able to write the database"
+    set_var, drop_var = s.entries("registry")
+    assert set_var["root"] == "HKLM" and set_var["subkey"] == ENV_KEY
+    assert set_var["valuename"] == "LABAPP_DATA_DIR" and set_var["valuedata"] == folder["name"]
+    assert set_var["tasks"] == "shareddata" and set_var["flags"] == "uninsdeletevalue"
+    assert set_var["valuetype"] in ("string", "expandsz")
+    assert drop_var["subkey"] == ENV_KEY and drop_var["valuename"] == "LABAPP_DATA_DIR"
+    assert drop_var["valuetype"] == "none" and drop_var["flags"] == "deletevalue"
+    assert drop_var["tasks"] == "not shareddata"
+    assert drop_var["check"] in _code_functions(s), "only our own value is dropped"
+
+
+def test_iss_visual_cpp_runtime_without_redist():
+    s = _iss(VCMajor="14", VCMinor="44", _exists=lambda rel: rel != r"redist\vc_redist.x64.exe")
+    assert not [f for f in s.entries("files") if "vc_redist" in f["source"]]
+    functions = _code_functions(s)
+    assert {"InitializeSetup", "VCRuntimeRecentEnough"} <= functions and "PrepareToInstall" not in functions
+    init = s.code[s.code.index("function InitializeSetup"):]
+    assert "VCRuntimeRecentEnough" in init and "Result := False" in init, "setup refuses an old runtime"
+    # The version compared is the one build.ps1 passes, read by version, not 'Installed=1' alone.
+    assert "(Major = 14) and (Minor >= 44)" in s.code and "'Minor'" in s.code
+    assert "HKLM64" in s.code and "HKLM32" in s.code
+
+
+def test_iss_visual_cpp_runtime_with_redist():
+    s = _iss(_exists=lambda rel: rel in (r"redist\vc_redist.x64.exe", r"..\..\LICENSE"))
+    (redist,) = [f for f in s.entries("files") if "vc_redist" in f["source"]]
+    assert redist["flags"] == "dontcopy"
+    functions = _code_functions(s)
+    assert "PrepareToInstall" in functions
+    init = s.code[s.code.index("function InitializeSetup"):s.code.index("function PrepareToInstall")]
+    assert "Result := False" not in init, "with the redist included, setup installs it instead"
+    prepare = s.code[s.code.index("function PrepareToInstall"):]
+    assert "VCRuntimeRecentEnough" in prepare and "1638" in prepare and "3010" in prepare
+    assert s.setup["licensefile"] == r"..\..\LICENSE"
+
+
+def test_iss_checks_name_code_functions():
+    s = _iss()
+    functions = _code_functions(s)
+    for section, entries in s.sections.items():
+        for e in entries:
+            if "check" in e:
+                assert re.match(r"\w+", e["check"]).group(0) in functions, (section, e)
+
+
+def test_inno_reader_refuses_what_it_does_not_know(tmp_path):
+    with pytest.raises(inno.IssError):
+        inno.preprocess("#pragma option -v+\n")
+    with pytest.raises(inno.IssError):
+        inno.preprocess("[Setup]\nAppName={#Missing}\n")
+    lines, d = inno.preprocess('#define A "x"\n#define B A + "y"\n#ifndef C\nv={#B}\n#else\nw\n#endif\n')
+    assert lines == ["v=xy"] and d["B"] == "xy"
 
 
 def test_build_ps1_mirrors_build_sh():
@@ -223,3 +340,167 @@ def test_cuda_constraints_extend_the_cpu_pins():
     assert check_pins.same_version("2.14.1+cu130", "2.14.1")
     assert not check_pins.same_version("2.14.2", "2.14.1")
     assert not check_pins.same_version("2.14.1", "2.14.1+cu130")
+
+
+# -- pins: the cuda flavor must carry a CUDA torch ----------------------------------------------
+@pytest.mark.parametrize("installed,pin,same", [
+    ("2.14.1", "2.14.1", True),
+    ("2.14.1+cu130", "2.14.1", True),        # Linux: the PyTorch index's build of the pinned release
+    ("2.14.1+cpu", "2.14.1", False),         # a CPU build is not the pinned CUDA torch
+    ("2.14.1", "2.14.1+cu130", False),       # Windows: PyPI's CPU-only torch against the CUDA pin
+    ("2.14.1+cu126", "2.14.1+cu130", False),
+    ("2.14.1+cu130", "2.14.1+cu130", True),
+    ("2.14.2", "2.14.1", False),
+    ("1.2.3.post1", "1.2.3", False),
+])
+def test_same_version(installed, pin, same):
+    assert check_pins.same_version(installed, pin) is same
+
+
+def test_windows_cuda_pins_name_the_cuda_torch(monkeypatch):
+    monkeypatch.setattr(check_pins.sys, "platform", "win32")
+    win = check_pins.read_pins(INSTALLER / "constraints-cuda.txt")
+    assert win["torch"].endswith("+cu130") and win["torchvision"].endswith("+cu130")
+    assert "nvidia-cublas" not in win and "triton" not in win  # Linux-only wheels
+    assert win["pefile"] and win["pywin32-ctypes"]
+    # What a Windows build without -TorchIndexUrl gets from PyPI is refused by the pin check.
+    problems = check_pins.venv_problems(win, {"torch": "2.14.1"}, "cuda", ("2.14.1", None))
+    assert any("torch 2.14.1 is installed but 2.14.1+cu130 is pinned" in p for p in problems)
+    assert any("CPU-only" in p for p in problems)
+    monkeypatch.setattr(check_pins.sys, "platform", "linux")
+    linux = check_pins.read_pins(INSTALLER / "constraints-cuda.txt")
+    assert linux["torch"] == "2.14.1" and "pefile" not in linux
+
+
+def test_venv_problems():
+    pins = {"numpy": "2.4.6", "torch": "2.14.1"}
+    assert check_pins.venv_problems(pins, {"numpy": "2.4.6", "pip": "26", "torch": "2.14.1"},
+                                     "cuda", ("2.14.1", "13.0")) == []
+    assert check_pins.venv_problems(pins, [("numpy", "2.4.6"), ("numpy", "2.4.5")]) == \
+        ["numpy 2.4.5 is installed but 2.4.6 is pinned"]
+    assert check_pins.venv_problems(pins, {"rich": "1"}) == ["rich 1 is installed but not pinned"]
+    assert check_pins.venv_problems(pins, {}, "cuda", None) == \
+        ["torch is not installed; the cuda flavor needs it"]
+    assert check_pins.venv_problems(pins, {}, "cpu", None) == []
+
+
+@pytest.mark.parametrize("text,cuda", [
+    ("__version__ = '2.14.1+cu130'\ncuda: Optional[str] = '13.0'\nhip: Optional[str] = None\n", "13.0"),
+    ("__version__ = '2.14.1'\ncuda: Optional[str] = None\n", None),
+    ('cuda = "12.6"\n', "12.6"),
+    ("cuda = None\n", None),
+])
+def test_torch_cuda_version(tmp_path, text, cuda):
+    (tmp_path / "version.py").write_text("from typing import Optional\n" + text, encoding="utf-8")
+    assert check_pins.torch_cuda_version(tmp_path) == cuda
+
+
+def test_torch_cuda_version_of_unknown_layout(tmp_path):
+    (tmp_path / "version.py").write_text("__version__ = '9'\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="cannot tell"):
+        check_pins.torch_cuda_version(tmp_path)
+
+
+def test_torch_cuda_version_of_the_installed_torch():
+    import importlib.util
+    spec = importlib.util.find_spec("torch")
+    if spec is None:
+        pytest.skip("no torch in this environment")
+    torch_dir = Path(spec.origin).parent
+    text = (torch_dir / "version.py").read_text(encoding="utf-8")
+    expected = re.search(r"^cuda\b.*?=\s*(.*)$", text, re.M).group(1).strip().strip("'\"")
+    assert check_pins.torch_cuda_version(torch_dir) == (None if expected == "None" else expected)
+
+
+def test_build_info_records_torch_cuda(tmp_path):
+    (tmp_path / "lab_app").mkdir()
+    (tmp_path / "lab_app" / "__init__.py").write_text('__version__ = "1.0"\n', encoding="utf-8")
+    info = bt.make_build_info("cuda", {}, [], True, tmp_path, torch_cuda="13.0")
+    assert info["torch_cuda"] == "13.0" and info["flavor"] == "cuda"
+    assert bt.make_build_info("cpu", {}, [], True, tmp_path)["torch_cuda"] is None
+
+
+# -- the Visual C++ runtime of a Windows bundle, from the PE files themselves ------------------
+def _pe(linker=(14, 44), file_version=None) -> bytes:
+    """A minimal PE32+ image: DOS header, PE signature, COFF header, the start of the optional
+    header (magic, linker version) and, if given, a VS_VERSION_INFO resource blob."""
+    import struct
+    data = bytearray(0x44)
+    data[:2] = b"MZ"
+    struct.pack_into("<I", data, 0x3C, 0x40)
+    data[0x40:0x44] = b"PE\0\0"
+    data += bytes(20)                                   # COFF header
+    data += struct.pack("<HBB", 0x20B, *linker) + bytes(220)
+    if file_version:
+        a, b, c, d = file_version
+        data += "VS_VERSION_INFO".encode("utf-16-le") + b"\0\0\0\0"
+        data += struct.pack("<IIII", 0xFEEF04BD, 0x00010000, (a << 16) | b, (c << 16) | d)
+    return bytes(data)
+
+
+def test_pe_readers():
+    assert bt.pe_linker_version(_pe((14, 42))) == (14, 42)
+    assert bt.pe_file_version(_pe(file_version=(14, 44, 35208, 0))) == (14, 44, 35208, 0)
+    assert bt.pe_file_version(_pe()) is None
+    assert bt.pe_linker_version(b"\x7fELF" + bytes(100)) is None
+    assert bt.pe_linker_version(b"MZ" + bytes(10)) is None
+
+
+def test_pe_readers_on_a_real_windows_executable():
+    import pip
+    exe = Path(pip.__file__).parent / "_vendor" / "distlib" / "t64.exe"
+    if not exe.is_file():
+        pytest.skip("pip ships no Windows launcher here")
+    data = exe.read_bytes()
+    assert bt.pe_linker_version(data) is not None
+    assert bt.pe_file_version(data) is not None
+
+
+def _win_bundle(root: Path, dlls: dict[str, tuple | None], ort_linker=(14, 44)) -> Path:
+    capi = root / "_internal" / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "onnxruntime_pybind11_state.pyd").write_bytes(_pe(ort_linker))
+    (capi / "onnxruntime_providers_shared.dll").write_bytes(_pe((14, 38)))
+    for rel, version in dlls.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(_pe((14, 44), version))
+    return root
+
+
+def test_vc_runtime_check_accepts_a_recent_runtime(tmp_path):
+    b = _win_bundle(tmp_path, {"_internal/msvcp140.dll": (14, 44, 35208, 0),
+                               "_internal/msvcp140_1.dll": (14, 44, 35208, 0),
+                               "_internal/PySide6/msvcp140.dll": (14, 50, 35719, 0),
+                               "_internal/vcruntime140.dll": (14, 44, 35208, 0)})
+    r = bt.vc_runtime_report(b)
+    assert r["required"] == "14.44" and r["required_by"].endswith("onnxruntime_pybind11_state.pyd")
+    assert r["problems"] == [] and r["warnings"] == []
+    assert r["dlls"]["_internal/PySide6/msvcp140.dll"] == "14.50.35719.0"
+
+
+def test_vc_runtime_check_refuses_an_old_or_missing_msvcp(tmp_path):
+    r = bt.vc_runtime_report(_win_bundle(tmp_path / "old", {
+        "_internal/msvcp140.dll": (14, 38, 33135, 0), "_internal/msvcp140_1.dll": (14, 44, 35208, 0),
+        "_internal/vcruntime140.dll": (14, 38, 33135, 0)}))
+    assert len(r["problems"]) == 1 and "msvcp140.dll is 14.38.33135.0, older than 14.44" in r["problems"][0]
+    assert len(r["warnings"]) == 1 and "vcruntime140.dll" in r["warnings"][0]  # Python's own, not fatal
+    r = bt.vc_runtime_report(_win_bundle(tmp_path / "missing", {"_internal/msvcp140.dll": (14, 44, 1, 0)}))
+    assert r["problems"] == [next(p for p in r["problems"] if p.startswith("msvcp140_1.dll is not in"))]
+    r = bt.vc_runtime_report(_win_bundle(tmp_path / "noversion", {
+        "_internal/msvcp140.dll": None, "_internal/msvcp140_1.dll": (14, 44, 1, 0)}))
+    assert "of unknown version" in r["problems"][0]
+
+
+def test_vc_runtime_floor_is_14_40(tmp_path):
+    """An onnxruntime linked with an older toolset still needs the constexpr-mutex runtime."""
+    r = bt.vc_runtime_report(_win_bundle(tmp_path, {"_internal/msvcp140.dll": (14, 40, 33810, 0),
+                                                    "_internal/msvcp140_1.dll": (14, 40, 33810, 0)},
+                                         ort_linker=(14, 29)))
+    assert r["required"] == "14.40" and r["problems"] == []
+
+
+def test_vc_runtime_cli(tmp_path, capsys):
+    b = _win_bundle(tmp_path, {"_internal/msvcp140.dll": (14, 44, 1, 0)})
+    assert bt.main(["vc-runtime", str(b)]) == 1
+    out = capsys.readouterr()
+    assert json.loads(out.out)["required"] == "14.44" and "msvcp140_1.dll" in out.err
