@@ -39,6 +39,7 @@ from lab_app.core.segmentation import (PALE_PINK_NUCLEI, SegmentationParams,  # 
                                        preset, segment, threshold_mask)
 from model.preprocessing import PreprocessConfig, balance_field  # noqa: E402
 from model.shifts import COLOUR_SHIFTS, SHIFTS  # noqa: E402
+from model.stain_hsv import VIOLET_NUCLEI  # noqa: E402
 
 CLASSES = ("Benign", "Early", "Pre", "Pro")
 # The Segmented jpgs store masked pixels as raw HSV bytes (hue >= 168 in the blue channel,
@@ -47,10 +48,11 @@ AUTHORS_MASK_LEVEL = 84
 # The training fields' background colour the analysis balances each field to (model dir's
 # preprocess.white_balance).
 TRAINING_BACKGROUND = (249.0, 255.0, 252.0)
-# The default preset before the stain rule (for --previous).
+# The default preset before the stain rule (for --previous): hue 120..165, S >= 50.
+(_H0, _S0, _V0), (_H1, _S1, _V1) = VIOLET_NUCLEI
 PREVIOUS_DEFAULT = SegmentationParams(
-    preset="previous-default", method="hsv", hue_min=120, hue_max=165, sat_min=50,
-    extra_ranges=(PALE_PINK_NUCLEI,), border_fragment_fraction=0.35)
+    preset="previous-default", method="hsv", hue_min=_H0, hue_max=_H1, sat_min=_S0, sat_max=_S1,
+    val_min=_V0, val_max=_V1, extra_ranges=(PALE_PINK_NUCLEI,), border_fragment_fraction=0.35)
 
 
 def authors_mask(segmented_bgr: np.ndarray) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 Fields have no canonical orientation, so flips and 90-degree rotations are free. Random resized
 crops teach scale tolerance. Colour jitter stays mild: the stain colour carries real class signal
-(Pro fields are pinker), so hue is never shifted; an optional stain jitter varies the amount of
-each stain, the way one smear takes the stain a little differently from the next. Optional
-CutMix pastes a rectangle of another field into each field and mixes the labels by area, so a
-call has to rest on the cells in view rather than on a smear's overall look.
+(Pro fields are pinker), so hue is never shifted. Optional acquisition shifts (another lamp,
+camera, stain batch, focus; docs/robustness.md) train the model to hold under them. (Stain
+jitter, CutMix and the background swap were tried as augmentations and rejected in
+docs/model-development.md.)
 
 The batch may live on any device (on a GPU the whole training set is kept there and augmented in
 place). Random numbers always come from the CPU generator in the same order, so a seeded CPU run
@@ -27,10 +27,6 @@ class AugmentConfig:
     brightness: float = 0.10
     contrast: float = 0.10
     saturation: float = 0.10
-    # Probability that a field's background is swapped for another smear's (context_swap.py).
-    context_swap: float = 0.0
-    # Amplitude of the per-field stain jitter in optical-density space (0 = off).
-    stain: float = 0.0
     # Strength (0..1) of the acquisition shifts: lamp, exposure, stain batch, focus, camera,
     # magnification, noise, JPEG (acquisition_shift below; 0 = off, no random numbers drawn).
     acquisition: float = 0.0
@@ -61,50 +57,13 @@ _RGB_FROM_STAINS = _RGB_FROM_STAINS / _RGB_FROM_STAINS.norm(dim=1, keepdim=True)
 _STAINS_FROM_RGB = torch.linalg.inv(_RGB_FROM_STAINS)
 
 
-def stain_jitter(x: torch.Tensor, sigma: float, g: torch.Generator) -> torch.Tensor:
-    """Per field, scale each stain's amount by U(1-sigma, 1+sigma) and shift it by
-    U(-sigma, sigma) (Tellez et al. 2018): one smear stained a little darker, bluer or pinker
-    than another. x: float NCHW in [0, 1]; returns a new tensor, same range. sigma = 0 draws
-    no random numbers."""
-    if sigma <= 0:
-        return x
-    n, dev = x.shape[0], x.device
-    scale = (1 + (torch.rand(n, 1, 3, generator=g) * 2 - 1) * sigma).to(dev)
-    shift = ((torch.rand(n, 1, 3, generator=g) * 2 - 1) * sigma).to(dev)
-    od = -torch.log(x.clamp(min=1 / 255)).permute(0, 2, 3, 1).reshape(n, -1, 3)
-    stains = od @ _STAINS_FROM_RGB.to(dev)
-    od = (stains * scale + shift) @ _RGB_FROM_STAINS.to(dev)
-    out = torch.exp(-od).clamp_(0, 1)
-    return out.reshape(n, x.shape[2], x.shape[3], 3).permute(0, 3, 1, 2)
-
-
-def _swap_context(x: torch.Tensor, alphas: torch.Tensor, plates: torch.Tensor, p: float,
-                  g: torch.Generator) -> None:
-    """In place: with probability p, keep a field's cells (alpha) and take the rest from a
-    random background plate."""
-    n = x.shape[0]
-    swap = torch.rand(n, generator=g) < p
-    donor = torch.randint(0, len(plates), (n,), generator=g)
-    sel = swap.nonzero().flatten()
-    if len(sel) == 0:
-        return
-    sel_dev = sel.to(x.device)
-    a = alphas[sel_dev].unsqueeze(1).float().div_(255.0)
-    plate = plates[donor[sel].to(x.device)].permute(0, 3, 1, 2).float().div_(255.0)
-    x[sel_dev] = a * x[sel_dev] + (1 - a) * plate
-
-
 def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor,
-                  cfg: AugmentConfig, g: torch.Generator, alphas: torch.Tensor | None = None,
-                  plates: torch.Tensor | None = None) -> torch.Tensor:
+                  cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     """uint8 NHWC -> normalised float NCHW (channels_last) of size x size, augmented, on the
-    batch's device. ``alphas`` (the batch's cell masks, uint8 N x H x W) and ``plates`` (uint8
-    M x H x W x 3 backgrounds) enable the context swap when cfg.context_swap > 0."""
+    batch's device."""
     n, h, w, _ = batch_uint8_nhwc.shape
     dev = batch_uint8_nhwc.device
     x = batch_uint8_nhwc.permute(0, 3, 1, 2).float().div_(255.0)
-    if cfg.context_swap > 0 and alphas is not None and plates is not None and len(plates):
-        _swap_context(x, alphas, plates, cfg.context_swap, g)
     out = torch.empty((n, 3, size, size), device=dev)
     for i in range(n):
         y0, x0, ch, cw = _crop_box(h, w, cfg, g)
@@ -120,7 +79,6 @@ def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor,
         if sel.any():
             sel = sel.to(dev)
             out[sel] = torch.rot90(out[sel], r, dims=(2, 3))
-    out = stain_jitter(out, cfg.stain, g)
     out = acquisition_shift(out, cfg.acquisition, g)
     # Mild brightness / contrast / saturation jitter, per image.
     def factor(amount: float) -> torch.Tensor:
@@ -133,27 +91,6 @@ def augment_batch(batch_uint8_nhwc: torch.Tensor, size: int, mean: torch.Tensor,
     out = out.clamp_(0, 1)
     out = (out - mean.to(dev).view(1, 3, 1, 1)) / std.to(dev).view(1, 3, 1, 1)
     return out.contiguous(memory_format=torch.channels_last)
-
-
-def cutmix(x: torch.Tensor, y: torch.Tensor, p: float,
-           g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """With probability p, paste into every field of the batch a rectangle of another field of
-    the batch (in place). Returns (x, the other fields' labels, the share of the area that is
-    still the field's own); the loss is lam * CE(y) + (1 - lam) * CE(y_other). With p = 0 no
-    random numbers are drawn, so runs without CutMix repeat exactly."""
-    if p <= 0 or torch.rand(1, generator=g).item() >= p:
-        return x, y, 1.0
-    n, _, h, w = x.shape
-    lam = torch.rand(1, generator=g).item()  # Beta(1, 1)
-    cut = (1.0 - lam) ** 0.5
-    ch, cw = int(round(h * cut)), int(round(w * cut))
-    cy = int(torch.randint(0, h, (1,), generator=g))
-    cx = int(torch.randint(0, w, (1,), generator=g))
-    y0, y1 = max(cy - ch // 2, 0), min(cy + ch - ch // 2, h)
-    x0, x1 = max(cx - cw // 2, 0), min(cx + cw - cw // 2, w)
-    other = torch.randperm(n, generator=g).to(x.device)
-    x[:, :, y0:y1, x0:x1] = x[other, :, y0:y1, x0:x1]
-    return x, y[other], 1.0 - (y1 - y0) * (x1 - x0) / (h * w)
 
 
 # Acquisition shifts (model/augment.py's share of the robustness work, docs/robustness.md).

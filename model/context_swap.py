@@ -1,17 +1,17 @@
-"""Context swap: training fields whose stained cells are pasted onto another smear's background.
+"""Background swap: a field's stained cells pasted onto another smear's background.
 
 Why. Labels are per patient, and each patient's smear has its own look (red-cell density, stain
 tint, focus). A model can score well by recognising the smear rather than the blasts: with the
 2.0.0 model, pasting a Pre-B field's blasts onto a Pro-B field's background turned the call into
-Benign or Early, and the reverse turned 7 of 10 misread Pre-B fields into Pre-B. Fields of an unseen
-patient then fail together. Swapping the background during training takes that shortcut away,
-so the call has to come from the stained cells.
+Benign or Early, and the reverse turned 7 of 10 misread Pre-B fields into Pre-B. The context check
+(model/context_check.py: ``labapp-eval --context-check``, and every export for the model card)
+measures how many calls such a swap changes. (Training with the swap as an augmentation was tried
+and rejected in docs/model-development.md.)
 
-How. Each stored training field gets a soft mask of its stained cells (the same HSV box as the
-application's default segmentation preset, plus a margin) and, when its cells cover little of
-the field, a background plate: the field with its cells inpainted away. During augmentation a
-field may have everything outside its cell mask replaced by a random plate. The plate's cells
-are gone, so the label stays the pasting field's.
+How. Each field gets a soft mask of its stained cells (the HSV boxes of model/stain_hsv.py, plus
+a margin) and, when its cells cover little of the field, a background plate: the field with its
+cells inpainted away. A swapped field keeps what lies inside its cell mask and takes everything
+else from another field's plate.
 
 Pure numpy + OpenCV; nothing here imports Qt or lab_app.
 """
@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .stain_hsv import PALE_PINK_NUCLEI, VIOLET_NUCLEI
+
 REFERENCE_SIDE = 224          # the data set's field size; kernel sizes below are for it
-# Stain boxes on OpenCV's HSV scale: violet-to-purple nuclei, and the pale pink nuclei of some
-# Pro-B fields: the application's default segmentation before model 2.3.0, kept as they were so
-# that context-swap recipes trained with them repeat.
-STAIN_BOXES = (((120, 50, 0), (165, 255, 255)), ((133, 30, 245), (175, 255, 255)))
+# The cells the check keeps: the application's HSV boxes from before the stain rule (model 2.3.0;
+# model/stain_hsv.py), so that the check measures the same swap in every card since 2.0.0.
+STAIN_BOXES = (VIOLET_NUCLEI, PALE_PINK_NUCLEI)
 MARGIN_PX = 4                 # cells keep a rim of their own surroundings
 PLATE_MAX_STAIN = 0.25        # a plate only from fields whose cells cover at most this fraction
 

@@ -17,5 +17,10 @@ class DataError(ModelError):
     """A training or evaluation data folder is unusable."""
 
 
+class RemovedOptionError(DataError):
+    """A recorded recipe used a training option labapp-train no longer has, so it cannot be
+    repeated (--refit)."""
+
+
 class BackendMissingError(ModelError):
     """A runtime library (torch or onnxruntime) needed for the requested work is not installed."""

@@ -11,6 +11,8 @@ CREDIT = ("Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hossei
           "Int J Intell Syst 37 (2022) 5113-5133, DOI 10.1002/int.22753.")
 
 
+# The context swap, stain jitter, CutMix and distillation left labapp-train (rejected in
+# docs/model-development.md); the card still describes them for model dirs trained with them.
 def _teachers(t: dict) -> str:
     teachers = t.get("distill_teachers") or []
     names = ", ".join(f"{c['name']} {c['version']} in {c['dir']}" for c in teachers)

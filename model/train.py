@@ -22,31 +22,15 @@ import numpy as np
 from .classes import CLASS_IDS
 from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
                    recorded_data_hashes, scan_folder_dataset)
-from .errors import DataError, DeviceError, ModelError
+from .errors import DataError, DeviceError, ModelError, RemovedOptionError
 from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
 from .preprocessing import PreprocessConfig, model_field, preprocess_fields
 from .white_balance import estimate_background
-from .recipe import DEFAULT_COLOR_JITTER, DEFAULT_WEIGHT_DECAY, RECIPE_OPTIONS, recipe_value
+from .recipe import (DEFAULT_COLOR_JITTER, DEFAULT_WEIGHT_DECAY, RECIPE_OPTIONS, REMOVED_OPTIONS,
+                     recipe_value, removed_options_used)
 
 DEFAULT_IMG_SIZE = 160
 STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
-
-
-def _resolve_distill(cfg) -> None:
-    """Fill in the distillation weight and temperature: the defaults with --distill, 0 (off)
-    without, so model.json states what the run did."""
-    from .distill import DEFAULT_DISTILL_TEMPERATURE, DEFAULT_DISTILL_WEIGHT
-    if not cfg.distill:
-        if cfg.distill_weight or cfg.distill_temperature:
-            raise DataError("--distill-weight and --distill-temperature need --distill MODEL_DIR.")
-        cfg.distill_weight, cfg.distill_temperature = 0.0, 0.0
-        return
-    if cfg.distill_weight is None:
-        cfg.distill_weight = DEFAULT_DISTILL_WEIGHT
-    if cfg.distill_temperature is None:
-        cfg.distill_temperature = DEFAULT_DISTILL_TEMPERATURE
-    if cfg.distill_temperature <= 0:
-        raise DataError("--distill-temperature must be above 0 (2 is usual).")
 
 
 @dataclass
@@ -66,16 +50,10 @@ class TrainConfig:
     split_seed: int = 0          # picks the validation blocks; apart from seed, so seeds share a split
     init: str = "none"
     new_head: bool = False
-    context_swap: float = 0.0    # probability of the background swap (model/context_swap.py)
     color_jitter: float = DEFAULT_COLOR_JITTER
-    cutmix: float = 0.0          # probability per batch of CutMix (model/augment.py)
-    stain_jitter: float = 0.0    # amplitude of the per-field stain jitter (model/augment.py)
     ema: float = 0.0             # decay of the weight average that is validated and kept (0 = off)
     white_balance: bool = False  # colour constancy in the preprocessing (model/white_balance.py)
     acquisition: float = 0.0     # strength of the acquisition-shift augmentation (model/augment.py)
-    distill: list[str] = field(default_factory=list)  # teacher model dirs (model/distill.py)
-    distill_weight: float | None = None       # None: the default with --distill, 0 without
-    distill_temperature: float | None = None  # None: the default with --distill, 0 without
     keep: str = "best"           # "best" (early stopping on validation) or "last" (fixed epochs)
     refit: str = ""              # model dir of a validated --keep last run: repeat its recipe on every image
     split: str = ""              # a split.json to reproduce instead of drawing blocks
@@ -91,9 +69,6 @@ class TrainConfig:
     note: str = ""               # free text for the model card (e.g. an earlier training stage)
     command: str = ""
     extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        _resolve_distill(self)
 
 
 def pick_device(requested: str):
@@ -189,7 +164,8 @@ def _refuse_validation_seen_by_init(init: str, train_s: list[Sample], val_s: lis
 
 
 # What a refit must repeat of its validated recipe: model.json "training" keys -> config fields.
-_REFIT_REPEATS = {**{key: key for key in RECIPE_OPTIONS}, "epochs_run": "epochs"}
+_REFIT_REPEATS = {**{key: key for key in RECIPE_OPTIONS if key not in REMOVED_OPTIONS},
+                  "epochs_run": "epochs"}
 
 
 def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
@@ -209,6 +185,14 @@ def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
         raise DataError(f"{cfg.refit} stopped after {t.get('epochs_run')} of its {t['epochs']} "
                         "epochs, so it did not run its whole schedule; finish it with --resume "
                         "and export it again.")
+    removed = removed_options_used(t)
+    if removed:
+        used = ", ".join(f"--{key.replace('_', '-')} {value:g}" for key, value in removed.items())
+        raise RemovedOptionError(
+            f"The recipe {cfg.refit} was trained with {used}, a training option labapp-train no "
+            "longer has (tried and rejected in docs/model-development.md), so a refit cannot "
+            "repeat it. Refit a recipe trained without it, or use the labapp-train of the commit "
+            "named in research/README.md.")
     for key, field_name in _REFIT_REPEATS.items():
         theirs = recipe_value(t, key)
         if theirs != getattr(cfg, field_name):
@@ -256,7 +240,7 @@ def train(cfg: TrainConfig) -> Path:
     import torch.nn.functional as F
 
     from .architecture import build_model, load_init_weights
-    from .augment import AugmentConfig, augment_batch, cutmix
+    from .augment import AugmentConfig, augment_batch
     from .metrics import classification_report, softmax
 
     t_start = time.time()
@@ -337,14 +321,6 @@ def train(cfg: TrainConfig) -> Path:
     x_val = preprocess_fields(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
 
-    teachers = None
-    if cfg.distill:
-        from .distill import load_teachers, soft_cross_entropy
-        teachers = load_teachers(cfg.distill, classes, cfg.img_size, pre.mean, pre.std,
-                                 [s.rel for s in val_s], device, cfg.distill_temperature)
-        log(f"distilling from {len(teachers.nets)} teacher{'s' if len(teachers.nets) > 1 else ''} "
-            f"(weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
-
     net = build_model(len(classes))
     if init_classes is not None or cfg.init not in ("none", ""):
         skipped = load_init_weights(net, Path(cfg.init), new_head=cfg.new_head)
@@ -362,21 +338,11 @@ def train(cfg: TrainConfig) -> Path:
     total_steps = steps_per_epoch * cfg.epochs
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
-    aug = AugmentConfig(context_swap=cfg.context_swap, brightness=cfg.color_jitter,
-                        contrast=cfg.color_jitter, saturation=cfg.color_jitter,
-                        stain=cfg.stain_jitter, acquisition=cfg.acquisition)
+    aug = AugmentConfig(brightness=cfg.color_jitter, contrast=cfg.color_jitter,
+                        saturation=cfg.color_jitter, acquisition=cfg.acquisition)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
     x_store_dev = torch.from_numpy(x_store).to(device)
-    alphas_dev = plates_dev = None
-    if cfg.context_swap > 0:
-        from .context_swap import build_context_bank
-        t_bank = time.time()
-        bank = build_context_bank(x_store)
-        alphas_dev = torch.from_numpy(bank.alphas).to(device)
-        plates_dev = torch.from_numpy(bank.plates).to(device)
-        log(f"context swap p={cfg.context_swap}: {len(bank.plates)} background plates "
-            f"({time.time() - t_bank:.0f}s)")
 
     state = {"epoch": 0, "history": [], "best": None, "step": 0}
     ckpt_path = out / "checkpoint_last.pt"
@@ -404,23 +370,13 @@ def train(cfg: TrainConfig) -> Path:
             if len(idx) < 2:
                 continue
             idx_dev = torch.from_numpy(idx).to(device)
-            xb = augment_batch(x_store_dev[idx_dev], cfg.img_size, mean_t, std_t, aug, g,
-                               alphas=None if alphas_dev is None else alphas_dev[idx_dev],
-                               plates=plates_dev)
+            xb = augment_batch(x_store_dev[idx_dev], cfg.img_size, mean_t, std_t, aug, g)
             yb = torch.from_numpy(y_train[idx]).to(device)
-            xb, yb_other, lam = cutmix(xb, yb, cfg.cutmix, g)
             for pg in opt.param_groups:
                 pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits_b = net(xb)
                 loss = F.cross_entropy(logits_b, yb, label_smoothing=cfg.label_smoothing)
-                if lam < 1.0:
-                    loss = lam * loss + (1 - lam) * F.cross_entropy(
-                        logits_b, yb_other, label_smoothing=cfg.label_smoothing)
-                if teachers is not None:
-                    # The teachers see the same augmented (and CutMixed) fields as the student.
-                    soft = soft_cross_entropy(logits_b, teachers.probabilities(xb), cfg.distill_temperature)
-                    loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -480,7 +436,6 @@ def train(cfg: TrainConfig) -> Path:
         },
         "split": {k: v for k, v in split.items() if k not in ("train", "val")},
         "refit_recipe": str(cfg.refit) if cfg.refit else None,
-        "distill_teachers": teachers.cards if teachers is not None else [],
         "platform": platform.platform(), "python": platform.python_version(),
     }
     atomic_write_json(out / "run.json", run)
@@ -555,33 +510,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema", type=_fraction(low_open=True), default=0.0, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights with this "
                         "per-step decay (e.g. 0.995; 0 = off, the raw weights)")
-    p.add_argument("--context-swap", type=_fraction(low_open=False), default=0.0, metavar="P",
-                   help="probability of pasting a field's stained cells onto another smear's "
-                        "background, so the call cannot rest on the smear's look (0 = off)")
     p.add_argument("--color-jitter", type=_fraction(low_open=False), default=TrainConfig.color_jitter,
                    metavar="AMOUNT",
                    help="amplitude of the per-field brightness, contrast and saturation jitter "
                         "(0.1: factors 0.9-1.1; hue is never shifted)")
-    p.add_argument("--stain-jitter", type=_fraction(low_open=False), default=0.0, metavar="SIGMA",
-                   help="per-field jitter of each stain's amount in optical-density space "
-                        "(0.05: scaled by 0.95-1.05 and shifted by +-0.05; 0 = off)")
     p.add_argument("--white-balance", action="store_true",
                    help="colour constancy: balance every field to the training data's background "
                         "colour before the model sees it (recorded in model.json)")
     p.add_argument("--acquisition", type=_fraction(low_open=False), default=0.0, metavar="S",
                    help="strength 0..1 of the acquisition-shift augmentation: lamp, exposure, "
                         "stain, focus, camera, magnification, noise, JPEG (default 0: off)")
-    p.add_argument("--cutmix", type=_fraction(low_open=False), default=0.0, metavar="P",
-                   help="probability per batch of CutMix: a rectangle of another field pasted into "
-                        "each field, labels mixed by area (0 = off)")
-    p.add_argument("--distill", nargs="+", default=[], metavar="MODEL_DIR",
-                   help="also learn the averaged probabilities of these finished model dirs "
-                        "(teachers: same classes and input size, none trained on this run's "
-                        "validation images)")
-    p.add_argument("--distill-weight", type=_fraction(low_open=False), default=None, metavar="W",
-                   help="share of the loss that follows the teachers (default 0.7 with --distill)")
-    p.add_argument("--distill-temperature", type=float, default=None, metavar="TAU",
-                   help="softening of teacher and student probabilities (default 2 with --distill)")
     p.add_argument("--keep", choices=["best", "last"], default="best",
                    help="keep the epoch with the best validation macro-F1 (early stopping), or the "
                         "last epoch of a fixed schedule (what a --refit repeats)")

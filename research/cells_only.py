@@ -5,13 +5,14 @@ with everything but the segmented cells painted white, and a background-drop tra
         the data set's Original/ with everything but the application's segmented cells (default
         preset, mask dilated 3 px) painted white, as JPEG (quality 98) under OUT_DIR/Original;
         train on it with labapp-train OUT_DIR/Original --split runs/cv96-fI/split.json ...
-    python -m research.cells_only train-drop LABAPP_TRAIN_ARGS...
-        labapp-train with --context-swap pasting the cells on white instead of another
-        smear's background (give --context-swap 0.5 among the arguments)
     python -m research.cells_only evaluate RUN_PREFIX [--cells-prefix P --cells-dir D]
         errors on folds 2 and 5 of RUN_PREFIX-f2 / -f5: on the fields, on their cells-on-white
         views and on the mean of the two; with --cells-prefix, also a cells-only model (run on
         the copy in D) and its mean with RUN_PREFIX's field model
+
+The background-drop runs (runs/cv96drop-fI) were trained with labapp-train's former
+--context-swap, its plates whitened: research/README.md says how to rerun them at the commit
+that still had it.
 
 Needs ../shared/data/all-taleqani (or LABAPP_DATASET_DIR). The copy takes under a minute; each
 96 px, 40-epoch fold run about 12 minutes on one core.
@@ -51,19 +52,6 @@ def write_copy(out: Path) -> None:
     print(f"{len(files)} fields written under {out / 'Original'}")
 
 
-def train_drop(argv: list[str]) -> int:
-    import model.context_swap as context_swap
-    import model.train as train
-    build = context_swap.build_context_bank
-
-    def white_plates(store):
-        bank = build(store)
-        bank.plates[:] = 255
-        return bank
-    context_swap.build_context_bank = white_plates
-    return train.main(argv)
-
-
 def evaluate(prefix: str, cells_prefix: str | None, cells_dir: Path | None) -> None:
     from .context_diagnosis import PATIENT  # the unseen patient's file numbers, kept there
 
@@ -94,8 +82,6 @@ def evaluate(prefix: str, cells_prefix: str | None, cells_dir: Path | None) -> N
 
 
 def main() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] == "train-drop":
-        return train_drop(sys.argv[2:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("write-copy").add_argument("out_dir", type=Path)

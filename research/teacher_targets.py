@@ -4,9 +4,9 @@ validation fields of a distilled run.
 
     python -m research.teacher_targets RUN_DIR [--fields 256]
 
-RUN_DIR is a finished labapp-train --distill run (run.json, split.json); its teachers are read
-from its run.json. Needs ../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Under a minute on
-one core at 96 px.
+RUN_DIR is a finished run of the former labapp-train --distill (run.json, split.json; the option
+has left labapp-train, research/README.md); its teachers are read from its run.json. Needs
+../shared/data/all-taleqani (or LABAPP_DATASET_DIR). Under a minute on one core at 96 px.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def main() -> int:
     import torch
 
     from model.augment import AugmentConfig, augment_batch
-    from model.distill import load_teachers
+
+    from .distill import load_teachers
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path)
@@ -39,7 +40,7 @@ def main() -> int:
     torch.set_num_threads(1)
     run = json.loads((args.run_dir / "run.json").read_text())
     split = json.loads((args.run_dir / "split.json").read_text())
-    teacher_dirs = run["config"]["distill"]
+    teacher_dirs = run["config"].get("distill")
     if not teacher_dirs:
         sys.exit(f"{args.run_dir} was not trained with --distill")
     pre = PreprocessConfig.from_json(run["preprocess"])

@@ -25,7 +25,7 @@ THREADS=${THREADS:-3}
 # One recipe per line: NAME then labapp-train options. At most 6 (8 files come back).
 # Default: the 5-fold block cross-validation of the plain 224 px recipe (docs/model-development.md,
 # What next). Session 5 ran "plain-s1 --seed 1", "ema-s0 --seed 0 --ema 0.998", "jitter-s0 --seed 0
-# --color-jitter 0.25" and "swap-s0 --seed 0 --context-swap 0.5"; the refit of plain-s1 on every
+# --color-jitter 0.25" and "swap-s0 --seed 0 --context-swap 0.5" (an option since removed); the refit of plain-s1 on every
 # image ("refit --seed 1 --refit bench/gpu/recipe-plain-224-s1") is 2.2.0 (the weights of the bundled 2.3.0), trained on
 # the development CPU in session 8.
 RECIPES=${RECIPES:-"$(for i in 1 2 3 4 5; do echo "fold$i --seed 0 --fold $i/5"; done)"}

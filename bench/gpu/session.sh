@@ -4,8 +4,8 @@
 #   2. install it as the bundled model there and run the CUDA tests (CPU ONNX vs CUDA torch
 #      parity, auto device choice) and labapp-batch --device cuda on the samples;
 #   3. run the throughput benchmark on CUDA;
-#   4. train seed 1 (SEED1_SWAP sets its context swap), for the seed spread or a second recipe
-#      on the fixed split (2.0.0 is the plain recipe with seed 0).
+#   4. train the plain recipe with seed 1, for the seed spread on the fixed split (2.0.0 is the
+#      plain recipe with seed 0).
 # Everything worth keeping is copied to $OUT (at most 8 files come back).
 #
 # Prepare here: bash bench/gpu/pack_dataset.sh; reportlab's wheel in .whl/ (docs/gpu-training.md).
@@ -19,8 +19,6 @@ MAX_MINUTES=${MAX_MINUTES:-5.5}
 BUDGET_S=${BUDGET_S:-560}   # the whole script; a device command may run 600 s
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu rehearses the script on a machine without a GPU
-CONTEXT_SWAP=${CONTEXT_SWAP:-0}     # labapp-train --context-swap (0: the 2.0.0 recipe, the best measured)
-SEED1_SWAP=${SEED1_SWAP:-0}         # the seed-1 run's --context-swap (0: the 2.0.0 recipe)
 # Acquisition robustness (docs/robustness.md): colour constancy and a mild acquisition-shift
 # augmentation; WHITE_BALANCE=0 ACQUISITION=0 repeats the 2.0.0 recipe.
 WHITE_BALANCE=${WHITE_BALANCE:-1}
@@ -34,7 +32,7 @@ stamp "train ${IMG} px, ${EPOCHS} epochs"
 RUN=/tmp/run-gpu
 $PY -m model.train "$DATA/Original" --out "$RUN" --img-size "$IMG" --epochs "$EPOCHS" \
     --patience 30 --device "$DEVICE" --seed 0 --max-minutes "$MAX_MINUTES" --model-version "$VERSION" \
-    --context-swap "$CONTEXT_SWAP" "${ROBUST_ARGS[@]}" \
+    "${ROBUST_ARGS[@]}" \
     --note "Trained on a lent NVIDIA GPU from a lossless jpegtran copy of Original/ (pixel-identical; bench/gpu/pack_dataset.sh), re-exported on the CPU against the original files."
 echo "train exit: $?"
 for f in best.pt run.json split.json; do cp "$RUN/$f" "$OUT/" 2>/dev/null || echo "missing $f"; done
@@ -62,11 +60,10 @@ if [ -f "$RUN/model/model.json" ]; then
 fi
 LEFT=$(( BUDGET_S - $(date +%s) + T0 ))
 if [ "${SEED_CHECK:-1}" != 0 ] && [ "$LEFT" -gt 150 ]; then
-    # A second recipe, or with SEED1_SWAP=$CONTEXT_SWAP the seed spread of the first: a
-    # measurement for the notes, not a selection.
-    stamp "seed 1, context swap ${SEED1_SWAP}, ${LEFT} s left"
+    # The plain recipe's seed spread: a measurement for the notes, not a selection.
+    stamp "seed 1, ${LEFT} s left"
     $PY -m model.train "$DATA/Original" --out /tmp/run-seed1 --img-size "$IMG" --epochs "$EPOCHS" \
-        --patience 30 --device "$DEVICE" --seed 1 --context-swap "$SEED1_SWAP" --max-minutes "$(( (LEFT - 45) / 60 )).$(( ((LEFT - 45) % 60) * 10 / 60 ))" \
+        --patience 30 --device "$DEVICE" --seed 1 --max-minutes "$(( (LEFT - 45) / 60 )).$(( ((LEFT - 45) % 60) * 10 / 60 ))" \
         >/tmp/seed1.log 2>&1
     tail -3 /tmp/seed1.log
     cp /tmp/run-seed1/run.json "$OUT/run-seed1.json" 2>/dev/null || echo "seed 1 run.json missing"

@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 
 from lab_app.core.errors import SegmentationError
+from model import stain_hsv
 
 # The data set's field size; size rules in SegmentationParams are written for it.
 REFERENCE_SIDE = 224
@@ -123,6 +124,13 @@ class HsvRange:
     val_min: int = 0
     val_max: int = 255
 
+    @classmethod
+    def from_box(cls, box: tuple[tuple[int, int, int], tuple[int, int, int]]) -> "HsvRange":
+        """From ((hue, saturation, value) low, (hue, saturation, value) high), as model/stain_hsv.py
+        writes its boxes."""
+        (h0, s0, v0), (h1, s1, v1) = box
+        return cls(h0, h1, s0, s1, v0, v1)
+
     @property
     def hue_wraps(self) -> bool:
         return self.hue_min > self.hue_max
@@ -155,8 +163,9 @@ class HsvRange:
 
 # The pale pink nuclei of some Pro-B fields for the HSV rule: saturation only 30..50, but paler
 # (V >= 245) than the pinkish red cells of some Benign fields, which stay below 240. (The stain
-# rule finds them by their direction; the default preset no longer needs this range.)
-PALE_PINK_NUCLEI = HsvRange(hue_min=133, hue_max=175, sat_min=30, val_min=245)
+# rule finds them by their direction; the default preset no longer needs this range.) One
+# definition with the context check's cell mask: model/stain_hsv.py.
+PALE_PINK_NUCLEI = HsvRange.from_box(stain_hsv.PALE_PINK_NUCLEI)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The context swap (training augmentation) and the context check (labapp-eval), on real fields."""
+"""The background swap of the context check (labapp-eval --context-check, every export), on real
+fields; and the cards of runs trained with the former --context-swap."""
 
 import json
 
@@ -66,42 +67,40 @@ def test_context_bank_makes_plates_only_from_sparse_fields(fields):
         assert cell_mask(store[i]).mean() / 255 <= 0.25
 
 
-def test_swap_in_augmentation_replaces_the_background_and_draws_nothing_when_off():
-    import torch
-
-    from model.augment import _swap_context
-    x = torch.zeros(4, 3, 8, 8)
-    alphas = torch.zeros(4, 8, 8, dtype=torch.uint8)
-    alphas[:, :4] = 255                                  # top half: the field's own cells
-    plates = torch.full((2, 8, 8, 3), 255, dtype=torch.uint8)
-    g = torch.Generator().manual_seed(0)
-    _swap_context(x, alphas, plates, 1.0, g)
-    assert torch.all(x[:, :, :4] == 0) and torch.all(x[:, :, 4:] == 1)
-
-    from model.augment import AugmentConfig, augment_batch
-    batch = torch.randint(0, 255, (2, 16, 16, 3), dtype=torch.uint8)
-    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    mean, std = torch.tensor([0.5] * 3), torch.tensor([0.25] * 3)
-    a = augment_batch(batch, 8, mean, std, AugmentConfig(), g1)
-    b = augment_batch(batch, 8, mean, std, AugmentConfig(context_swap=0.0), g2,
-                      alphas=alphas[:2, :, :].repeat(1, 2, 2), plates=plates)
-    assert torch.equal(a, b)                            # off: same output, same random draws
+def test_the_cell_mask_uses_the_shared_stain_boxes():
+    """One definition of the HSV boxes (model/stain_hsv.py) for the context check's cell mask and
+    the application's segmentation."""
+    from lab_app.core.segmentation import PALE_PINK_NUCLEI
+    from model import context_swap, stain_hsv
+    assert context_swap.STAIN_BOXES == (stain_hsv.VIOLET_NUCLEI, stain_hsv.PALE_PINK_NUCLEI)
+    r = PALE_PINK_NUCLEI
+    assert ((r.hue_min, r.sat_min, r.val_min), (r.hue_max, r.sat_max, r.val_max)) == \
+        stain_hsv.PALE_PINK_NUCLEI
 
 
-def test_training_with_context_swap_is_recorded_in_the_card(tiny_dataset, tmp_path):
-    pytest.importorskip("torch")
-    from model.train import main as train_main
-    out = tmp_path / "run"
-    assert train_main([str(tiny_dataset), "--out", str(out), "--epochs", "1", "--img-size", "32",
-                       "--batch-size", "8", "--threads", "1", "--context-swap", "0.5"]) == 0
-    meta = json.loads((out / "model" / "model.json").read_text())
-    assert meta["training"]["context_swap"] == 0.5
-    card = (out / "model" / "MODEL_CARD.md").read_text()
-    assert "context swap with probability 0.5" in card
+def test_every_export_quotes_the_context_check(tiny_trained_model):
+    meta = json.loads((tiny_trained_model / "model.json").read_text())
+    card = (tiny_trained_model / "MODEL_CARD.md").read_text()
     # Every export measures the swap on its validation fields and quotes it in the card.
     cc = meta["metrics"]["context_check"]
     assert cc["n"] >= 1 and 0.0 <= cc["calls_changed"] <= 1.0
     assert "Context check (labapp-eval --context-check)" in card
+    assert meta["training"]["context_swap"] == 0.0 and "context swap with" not in card
+
+
+def test_the_card_of_a_run_trained_with_the_context_swap_still_says_so(tiny_trained_model):
+    from model.model_card import render_model_card
+    meta = json.loads((tiny_trained_model / "model.json").read_text())
+    meta["training"]["context_swap"] = 0.5
+    assert "context swap with probability 0.5" in render_model_card(meta)
+
+
+def test_the_context_swap_option_is_gone(tmp_path, capsys):
+    from model.train import main as train_main
+    with pytest.raises(SystemExit) as exit_info:
+        train_main([str(tmp_path), "--out", str(tmp_path / "run"), "--context-swap", "0.5"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
 
 
 def test_eval_context_check_reports_swapped_accuracy(model_dir, tiny_dataset, tmp_path):

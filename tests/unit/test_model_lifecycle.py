@@ -277,7 +277,8 @@ def test_fine_tuning_refuses_a_split_whose_validation_the_start_model_trained_on
     assert (train(cfg) / "model.json").is_file()
 
 
-@pytest.mark.parametrize("option, value", [("--ema", "1"), ("--ema", "-0.1"), ("--context-swap", "1.5")])
+@pytest.mark.parametrize("option, value", [("--ema", "1"), ("--ema", "-0.1"),
+                                           ("--acquisition", "1.5")])
 def test_out_of_range_training_options_are_usage_errors(option, value, tmp_path, capsys):
     from model.train import main as train_main
     with pytest.raises(SystemExit) as exit_info:

@@ -72,10 +72,10 @@ def test_a_refit_trains_on_every_image_and_carries_the_recipes_figures(
 
 @pytest.mark.parametrize("change, message", [(["--lr", "0.5"], "lr 0.002"),
                                              (["--epochs", "2"], "epochs 1"),
-                                             (["--context-swap", "0.5"], "context-swap 0.0"),
+                                             (["--ema", "0.5"], "ema 0.0"),
                                              (["--weight-decay", "0.1"], "weight-decay 0.05"),
                                              (["--color-jitter", "0.25"], "color-jitter 0.1"),
-                                             (["--cutmix", "0.5"], "cutmix 0.0")])
+                                             (["--acquisition", "0.5"], "acquisition 0.0")])
 def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
         recipe, tiny_dataset, tmp_path, capsys, change, message):
     from model.train import main as train_main
@@ -84,6 +84,31 @@ def test_a_refit_that_does_not_repeat_its_recipe_is_refused(
     assert train_main(args) == 1
     err = capsys.readouterr().err
     assert "must repeat the recipe" in err and message in err
+
+
+@pytest.mark.parametrize("key, value, option", [("context_swap", 0.5, "--context-swap 0.5"),
+                                               ("cutmix", 0.5, "--cutmix 0.5"),
+                                               ("stain_jitter", 0.05, "--stain-jitter 0.05")])
+def test_a_refit_of_a_recipe_with_a_removed_option_is_refused(
+        recipe, tiny_dataset, tmp_path, capsys, key, value, option):
+    """Model dirs trained with an option labapp-train no longer has (docs/model-development.md
+    rejected them) still load; a refit cannot repeat them and must not train something else."""
+    from model.errors import RemovedOptionError
+    from model.train import TrainConfig, train
+    from model.train import main as train_main
+    old = tmp_path / "old-recipe"
+    shutil.copytree(recipe, old)
+    meta = json.loads((old / "model.json").read_text())
+    meta["training"][key] = value
+    (old / "model.json").write_text(json.dumps(meta))
+    assert train_main([str(tiny_dataset), "--out", str(tmp_path / "bad"), *SMALL,
+                       "--refit", str(old)]) == 1
+    err = capsys.readouterr().err
+    assert f"was trained with {option}" in err and "no longer has" in err
+    cfg = TrainConfig(data_dirs=[str(tiny_dataset)], out=str(tmp_path / "bad2"), epochs=1,
+                      img_size=32, batch_size=8, threads=1, device="cpu", refit=str(old))
+    with pytest.raises(RemovedOptionError):
+        train(cfg)
 
 
 def test_a_refit_needs_a_fixed_schedule_recipe(tiny_trained_model, tiny_dataset, tmp_path, capsys):

@@ -1,13 +1,10 @@
-"""Distillation (``labapp-train --distill MODEL_DIR ...``): the network being trained also learns
-the averaged probabilities of one or more finished model dirs (the teachers) on the very fields,
-augmented, that it sees at each step.
+"""Teachers of the distillation tried in session 7 (docs/model-development.md, "Distilling the
+two-seed average into one network"): finished model dirs whose averaged, softened probabilities
+a student learnt beside the labels. ``labapp-train --distill`` was rejected there and has left
+labapp-train; ``research.teacher_targets`` still loads a distilled run's teachers with this.
 
-Why: averaging two seeds' models removed a third of the cross-validation errors
-(docs/model-development.md), but shipping two networks doubles the CPU time per image and breaks
-the one-network contract of model.onnx and the activation maps; a student keeps one network.
-
-Loss (Hinton et al. 2015): (1 - w) * CE(labels) + w * tau^2 * CE(p_teachers(tau), p_student(tau)),
-where p(tau) is the softmax of logits / tau and p_teachers the mean over teachers.
+Loss the runs used (Hinton et al. 2015): (1 - w) * CE(labels) + w * tau^2 * CE(p_teachers(tau),
+p_student(tau)), where p(tau) is the softmax of logits / tau and p_teachers the mean over teachers.
 """
 
 from __future__ import annotations
@@ -16,19 +13,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataError
-from .modeldir import read_model_json
-
-DEFAULT_DISTILL_WEIGHT = 0.7
-DEFAULT_DISTILL_TEMPERATURE = 2.0
+from model.errors import DataError
+from model.modeldir import read_model_json
 
 
 @dataclass
 class Teachers:
-    nets: list            # eval-mode MobileNetV2s on the training device, gradients off
+    nets: list            # eval-mode MobileNetV2s on the device, gradients off
     to_teacher: list      # per teacher: (scale, shift) taking the student's input to its own
     temperature: float
-    cards: list[dict]     # name, version, sha256 of each teacher, for model.json
+    cards: list[dict]     # name, version, sha256 of each teacher, as model.json recorded them
 
     def probabilities(self, x):
         """Mean of the teachers' softmax(logits / temperature) for a student-normalised batch."""
@@ -39,13 +33,6 @@ class Teachers:
                 p = torch.softmax(net(x * scale + shift).float() / self.temperature, dim=1)
                 total = p if total is None else total + p
             return total / len(self.nets)
-
-
-def soft_cross_entropy(student_logits, teacher_probs, temperature: float):
-    """tau^2 * CE(teacher, student at tau): the tau^2 keeps the gradient's size as tau changes."""
-    import torch
-    log_p = torch.log_softmax(student_logits.float() / temperature, dim=1)
-    return -(teacher_probs * log_p).sum(dim=1).mean() * temperature ** 2
 
 
 def _trained_on(model_dir: Path) -> set[str]:
@@ -61,10 +48,10 @@ def _trained_on(model_dir: Path) -> set[str]:
 def load_teachers(dirs: list[str], classes: tuple[str, ...], img_size: int, mean, std,
                   val_rels: list[str], device, temperature: float) -> Teachers:
     """Load and check the teachers: same classes in the same order, same input size, and none
-    trained on any of this run's validation images (a refit, with no validation, takes any)."""
+    trained on any of the given validation images (with none given, any is taken)."""
     import torch
 
-    from .architecture import load_model_dir_net
+    from model.architecture import load_model_dir_net
 
     nets, to_teacher, cards = [], [], []
     mean_s = torch.tensor(mean, device=device).view(1, 3, 1, 1)
@@ -72,18 +59,18 @@ def load_teachers(dirs: list[str], classes: tuple[str, ...], img_size: int, mean
     for d in map(Path, dirs):
         meta = read_model_json(d)
         if tuple(meta["classes"]) != tuple(classes):
-            raise DataError(f"The teacher {d} has the classes {meta['classes']}; this run trains "
+            raise DataError(f"The teacher {d} has the classes {meta['classes']}; the student has "
                             f"{list(classes)}. A teacher must have the same classes in the same order.")
         if int(meta["input_size"]) != img_size:
-            raise DataError(f"The teacher {d} takes {meta['input_size']} px inputs; this run trains at "
+            raise DataError(f"The teacher {d} takes {meta['input_size']} px inputs; the student "
                             f"{img_size} px. Give teachers of the same input size.")
         if val_rels:
             seen = _trained_on(d) & set(val_rels)
             if seen:
-                raise DataError(f"The teacher {d} trained on {len(seen)} of this run's validation "
-                                f"images (first: {sorted(seen)[0]}), so the validation figures would "
-                                "be inflated. Use teachers trained without this run's validation "
-                                "blocks (the same --split-seed and --fold).")
+                raise DataError(f"The teacher {d} trained on {len(seen)} of the validation "
+                                f"images (first: {sorted(seen)[0]}), so the figures would be "
+                                "inflated. Use teachers trained without these validation blocks "
+                                "(the same --split-seed and --fold).")
         net = load_model_dir_net(d, meta).eval().to(device).to(memory_format=torch.channels_last)
         net.requires_grad_(False)
         mean_t = torch.tensor(meta["mean"], device=device).view(1, 3, 1, 1)
