@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-masks", action="store_true", help="write DIR/masks/<input stem>.png (0/255)")
     p.add_argument("--model", metavar="DIR", help="model dir (default: the bundled model)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="low-confidence threshold (default: the model card's)")
+                   help="low-confidence threshold for the flags and the report's marks "
+                        "(default: the model card's calibrated one)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted batch in DIR instead of starting again")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
