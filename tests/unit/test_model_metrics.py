@@ -52,6 +52,38 @@ def test_temperature_fixes_overconfident_logits():
     assert nll(logits, y, t) < nll(logits, y, 1.0)
 
 
+def _nll_optimum(logits, y, lo=0.05, hi=20.0, n=4001) -> float:
+    grid = np.exp(np.linspace(np.log(lo), np.log(hi), n))
+    return float(grid[np.argmin([nll(logits, y, t) for t in grid])])
+
+
+@pytest.mark.parametrize("scale", [4.0, 0.5], ids=["overconfident", "underconfident"])
+def test_temperature_is_the_validation_nll_optimum(scale):
+    """The fitted T is the minimum of the NLL (checked by brute force), on either side of 1:
+    a wrong T moves every confidence, and so the low-confidence flags."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 400)
+    logits = rng.normal(0, 1, (400, 4))
+    logits[np.arange(400), y] += 1.5
+    logits *= scale
+    t = fit_temperature(logits, y)
+    assert t == pytest.approx(_nll_optimum(logits, y), rel=2e-3)
+    assert (t > 1) == (scale > 1)
+
+
+def test_temperature_stays_within_its_bounds():
+    # The label always has the highest logit: sharper is always better, down to the bound
+    # (small margins, so the NLL at T = 0.05 is still above rounding).
+    logits = np.array([[0.3, 0.0, -0.1], [0.0, 0.2, 0.1], [0.1, 0.0, 0.25]])
+    y = np.array([0, 1, 2])
+    assert fit_temperature(logits, y) == pytest.approx(0.05, rel=1e-6)
+    assert fit_temperature(logits[:1], y[:1]) == pytest.approx(0.05, rel=1e-6)   # one sample
+    # The label always has the lowest logit: flatter is always better, up to the bound.
+    assert fit_temperature(-logits, y) == pytest.approx(20.0, rel=1e-6)
+    assert fit_temperature(-logits, y, hi=5.0) == pytest.approx(5.0, rel=1e-6)
+    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, int)) == 1.0
+
+
 def test_low_confidence_threshold_is_the_lowest_that_reaches_the_target():
     # Every call at or above 0.6 is right (the one wrong call sits at 0.55): the floor.
     probs = np.array([[.99, .01], [.97, .03], [.55, .45], [.6, .4]])
@@ -71,6 +103,8 @@ def test_low_confidence_threshold_is_the_lowest_that_reaches_the_target():
     # Reaching the target exactly is enough (1 of the 2 calls above 0.7 is right).
     assert choose_low_confidence_threshold(probs, y, target_accuracy=0.5, floor=0.7) == 0.7
     assert choose_low_confidence_threshold(np.zeros((0, 2)), np.zeros(0)) == 0.6
+    # One wrong call at 0.97: no threshold up to the ceiling leaves only right calls.
+    assert choose_low_confidence_threshold(np.array([[.03, .97]]), np.array([0])) == 0.95
 
 
 def test_class_names_any_case_and_display_names():
