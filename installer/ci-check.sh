@@ -6,6 +6,16 @@
 # either there is nothing to check and the script says so and exits 0.
 # Sample images: resources/samples, else two images per class copied from the data set.
 # LABAPP_SKIP_INSTALLER_CHECK=1 skips the whole check (e.g. for a quick local CI run).
+#
+# The Windows twin is installer/windows/ci-windows.ps1 (.github/workflows/windows-installer.yml);
+# the steps match one for one:
+#   build          build.sh --flavor cpu                  | build.ps1 --flavor cpu (PowerShell 5.1)
+#   bundle checks  pytest tests/installer -m installer    | the same, on the built bundle
+#   install        test_linux_install_and_uninstall_keep_data (tarball install.sh)
+#                                                         | setup.exe /VERYSILENT /TASKS=...,shareddata
+#   batch report   test_batch_report_offline_without_python | installed labapp-batch.exe --report
+#   real window    test_gui_on_x11 (Xvfb, xcb plugin)     | labapp.exe --screenshot, windows plugin
+#   uninstall      uninstall.sh; case database unchanged  | unins000.exe; both databases unchanged
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)

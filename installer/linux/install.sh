@@ -2,6 +2,7 @@
 # Install ALL Subtype Workstation from this unpacked folder.
 #   sudo ./install.sh                 -> /opt/labapp, /usr/local/bin, menu entry for all users
 #   ./install.sh --prefix DIR         -> DIR (a user install: ~/.local/bin, your menu only)
+#   --bin DIR / --menu DIR            where the command links / the .desktop file go instead
 # The case database and settings live in each user's data folder and are never touched here.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +14,8 @@ fi
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) PREFIX=$2; shift 2 ;;
+        --bin) BIN=$2; shift 2 ;;
+        --menu) APPS=$2; shift 2 ;;
         *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done

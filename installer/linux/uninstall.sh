@@ -8,7 +8,15 @@ if [ "$(id -u)" = 0 ]; then
 else
     PREFIX=$HOME/.local/opt/labapp; BIN=$HOME/.local/bin; APPS=$HOME/.local/share/applications
 fi
-[ "${1:-}" = --prefix ] && PREFIX=$2
+# --prefix DIR, --bin DIR, --menu DIR: the same places install.sh was given.
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) PREFIX=$2; shift 2 ;;
+        --bin) BIN=$2; shift 2 ;;
+        --menu) APPS=$2; shift 2 ;;
+        *) echo "uninstall.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
 for exe in labapp labapp-batch; do
     if [ -L "$BIN/$exe" ] && [ "$(readlink "$BIN/$exe")" = "$PREFIX/$exe" ]; then rm -f "$BIN/$exe"; fi
 done

@@ -144,6 +144,8 @@ def test_batch_help_starts(batch_exe, tmp_path):
     assert "labapp-batch" in r.stdout
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="the no-network, no-Python sandbox (unshare) exists on Linux only")
 def test_sandbox_has_no_python(bundle, tmp_path):
     r = run_frozen(["/bin/true"], tmp_path)
     if not r.sandboxed:
@@ -171,6 +173,18 @@ def test_batch_report_offline_without_python(bundle, batch_exe, samples, tmp_pat
     if r.inet_connects is not None:
         assert r.inet_connects == [], f"the batch tried to reach the network: {r.inet_connects}"
     print(f"sandboxed={r.sandboxed} traced={r.inet_connects is not None}")
+
+
+def test_cuda_bundle_has_cuda_torch(build_info):
+    """A cuda bundle must carry a torch built with CUDA: PyPI's Windows torch is CPU-only, and such
+    a bundle would pass the load test below ("no usable CUDA GPU") on any PC without a GPU."""
+    if build_info["flavor"] != "cuda":
+        assert build_info.get("torch_cuda") is None
+        pytest.skip("the cpu flavor has no torch")
+    assert build_info.get("torch_cuda"), \
+        f"the cuda bundle's torch has no CUDA (torch.version.cuda is {build_info.get('torch_cuda')!r})"
+    torch_version = build_info["packages"].get("torch", "")
+    assert "+cpu" not in torch_version, torch_version
 
 
 def test_cuda_bundle_loads_torch(bundle, batch_exe, build_info, samples, tmp_path):
@@ -264,3 +278,42 @@ def test_linux_tarball(bundle, build_info):
     assert all(m.uid == 0 and m.gid == 0 for m in members.values())
     unreadable = [n for n, m in members.items() if m.isfile() and not m.mode & 0o004]
     assert not unreadable, f"files other users cannot read: {unreadable[:5]}"
+
+
+def test_linux_install_and_uninstall_keep_data(bundle, build_info, samples, tmp_path):
+    """The tarball's install.sh, the installed labapp-batch, uninstall.sh: the program goes, the case
+    database stays (the Linux side of the Windows CI job's install/uninstall steps)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("install.sh/uninstall.sh are the Linux installer")
+    import hashlib
+    import platform
+    name = f"labapp-{build_info['app_version']}-linux-{platform.machine()}-{build_info['flavor']}"
+    tarball = bundle.parent / f"{name}.tar.gz"
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} not built (installer/build.sh --no-tarball?)")
+    unpack, prefix = tmp_path / "unpack", tmp_path / "opt" / "labapp"
+    bin_dir, menu = tmp_path / "bin", tmp_path / "applications"
+    unpack.mkdir()
+    with tarfile.open(tarball) as tf:
+        tf.extractall(unpack, filter="tar")
+    where = ["--prefix", str(prefix), "--bin", str(bin_dir), "--menu", str(menu)]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    subprocess.run(["sh", str(unpack / name / "install.sh"), *where], check=True, env=env,
+                   capture_output=True, text=True)
+    assert (bin_dir / "labapp-batch").resolve() == prefix / "labapp-batch"
+    if (prefix / "labapp").is_file():
+        desktop = (menu / "labapp.desktop").read_text(encoding="utf-8")
+        assert f"Exec={prefix}/labapp" in desktop
+        assert f"Icon={prefix}/labapp.png" in desktop and (prefix / "labapp.png").is_file(), \
+            "the menu entry has no icon (resources/icons/labapp.png)"
+    r = run_frozen([str(bin_dir / "labapp-batch"), str(samples), "--out", str(tmp_path / "out"),
+                    "--report", "--patient-id", "INSTALLED", "--quiet"], tmp_path / "run",
+                   keep=[samples, prefix])
+    assert r.returncode == 0, r.explain()
+    db = tmp_path / "run" / "data" / "cases.sqlite3"
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    subprocess.run(["sh", str(prefix / "uninstall.sh"), *where], check=True, env=env,
+                   capture_output=True, text=True)
+    assert not prefix.exists() and not (bin_dir / "labapp-batch").is_symlink()
+    assert not (menu / "labapp.desktop").exists()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest, "uninstalling touched the case data"

@@ -504,3 +504,92 @@ def test_vc_runtime_cli(tmp_path, capsys):
     assert bt.main(["vc-runtime", str(b)]) == 1
     out = capsys.readouterr()
     assert json.loads(out.out)["required"] == "14.44" and "msvcp140_1.dll" in out.err
+
+
+# -- the Windows CI job and its scripts (PowerShell cannot run here: what Linux can check) -------
+WORKFLOW = REPO / ".github" / "workflows" / "windows-installer.yml"
+PS_SCRIPTS = [INSTALLER / "build.ps1", INSTALLER / "windows" / "common.ps1",
+              INSTALLER / "windows" / "ci-windows.ps1"]
+
+
+def _ps_code(text: str) -> str:
+    """PowerShell source without comments and string contents (quotes kept), for bracket checks."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("<#", i):
+            i = text.index("#>", i) + 2
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c == "'":
+            j = i + 1
+            while True:
+                j = text.index("'", j)
+                if text.startswith("''", j):
+                    j += 2
+                    continue
+                break
+            out.append("''")
+            i = j + 1
+        elif c == '"':
+            j = i + 1
+            while text[j] != '"' or text[j - 1] == "`":
+                j += 1
+            out.append('""')
+            i = j + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize("script", PS_SCRIPTS, ids=lambda p: p.name)
+def test_powershell_brackets_balance(script):
+    code = _ps_code(script.read_text(encoding="utf-8"))
+    stack, pairs = [], {")": "(", "}": "{", "]": "["}
+    for lineno, line in enumerate(code.splitlines(), 1):
+        for ch in line:
+            if ch in "({[":
+                stack.append((ch, lineno))
+            elif ch in pairs:
+                assert stack and stack[-1][0] == pairs[ch], f"{script.name}:{lineno}: unbalanced {ch}"
+                stack.pop()
+    assert not stack, f"{script.name}: unclosed {stack[-1]}"
+
+
+def test_powershell_scripts_run_natives_through_the_helpers():
+    """No bare '& $exe ...' outside common.ps1: a stderr line must not abort Windows PowerShell 5.1."""
+    for script in PS_SCRIPTS:
+        if script.name == "common.ps1":
+            continue
+        text = script.read_text(encoding="utf-8")
+        code = _ps_code(text)
+        bare = [line.strip() for line in code.splitlines() if re.search(r"(^|[=(|;]\s*)&\s*\$", line)
+                and "PSScriptRoot" not in line]
+        assert not bare, f"{script.name}: native calls outside Invoke-Native: {bare}"
+        assert re.search(r"^\. \(Join-Path \$PSScriptRoot '(windows\\)?common\.ps1'\)", text, re.M)
+
+
+def test_windows_workflow_runs_the_repository_script():
+    text = WORKFLOW.read_text(encoding="utf-8")
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+    if yaml is not None:
+        wf = yaml.safe_load(text)
+        job = wf["jobs"]["cpu-installer"]
+        assert job["runs-on"].startswith("windows")
+        runs = [s["run"] for s in job["steps"] if "run" in s]
+        assert len(runs) == 1 and "installer/windows/ci-windows.ps1" in runs[0], \
+            "the job's logic lives in the repository's script, not in the workflow"
+        uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+        assert uploads and uploads[0]["if"] == "always()"
+    else:
+        assert "installer/windows/ci-windows.ps1" in text
+    ci = (INSTALLER / "windows" / "ci-windows.ps1").read_text(encoding="utf-8")
+    for step in ("installer\\build.ps1", "/VERYSILENT", "/TASKS=desktopicon,shareddata", "labapp-batch.exe",
+                 "--report", "--screenshot", "QT_QPA_PLATFORM = 'windows'", "unins000.exe",
+                 "Get-FileHash", "pytest"):
+        assert step in ci, step
