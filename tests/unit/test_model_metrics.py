@@ -71,6 +71,11 @@ def test_temperature_is_the_validation_nll_optimum(scale):
     assert (t > 1) == (scale > 1)
 
 
+def test_nll_of_a_certain_wrong_call_is_large_but_finite():
+    # p(label) underflows to 0; the loss is clipped at -log(1e-12) so the fit can still compare.
+    assert nll(np.array([[1000.0, 0.0]]), np.array([1]), 1.0) == pytest.approx(-np.log(1e-12))
+
+
 def test_temperature_stays_within_its_bounds():
     # The label always has the highest logit: sharper is always better, down to the bound
     # (small margins, so the NLL at T = 0.05 is still above rounding).
