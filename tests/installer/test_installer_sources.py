@@ -593,3 +593,127 @@ def test_windows_workflow_runs_the_repository_script():
                  "--report", "--screenshot", "QT_QPA_PLATFORM = 'windows'", "unins000.exe",
                  "Get-FileHash", "pytest"):
         assert step in ci, step
+
+
+# -- the spec itself, run with stand-ins for PyInstaller's classes --------------------------------
+class _Recorder:
+    """Stand-ins for Analysis/PYZ/EXE/COLLECT: record what the spec asks for; COLLECT lays out the
+    bundle from the data lists (and the test's extra files), as PyInstaller would."""
+
+    def __init__(self, dist: Path, extra_files=None):
+        self.dist, self.extra_files, self.analyses, self.exes = dist, extra_files or {}, [], []
+        rec = self
+
+        class Analysis:
+            def __init__(self, scripts, datas=(), hiddenimports=(), **kw):
+                self.scripts, self.hiddenimports, self.kw = scripts, list(hiddenimports), kw
+                self.pure = []
+                self.binaries = [(str(Path(dest) / Path(src).name), src, "BINARY")
+                                 for src, dest in kw.get("binaries", [])]
+                self.datas = [(str(Path(dest) / Path(src).name), src, "DATA") for src, dest in datas]
+                rec.analyses.append(self)
+
+        def PYZ(pure):
+            return ("PYZ", pure)
+
+        def EXE(pyz, scripts, binaries, name, console, version=None, **kw):
+            exe = {"name": name, "console": console, "version": version, **kw}
+            rec.exes.append(exe)
+            return exe
+
+        def COLLECT(*toc, name, **kw):
+            bundle = rec.dist / name
+            for item in toc:
+                if isinstance(item, dict):
+                    exe_name = item["name"] + (".exe" if sys.platform == "win32" else "")
+                    bundle.mkdir(parents=True, exist_ok=True)
+                    (bundle / exe_name).write_bytes(b"exe")
+                    continue
+                for dest, src, typecode in item:
+                    if typecode == "BINARY":
+                        continue  # only the data files matter here
+                    target = bundle / "_internal" / dest
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(src, target)
+            for rel, data in rec.extra_files.items():
+                (bundle / rel).parent.mkdir(parents=True, exist_ok=True)
+                (bundle / rel).write_bytes(data)
+            return bundle
+
+        self.globals = {"Analysis": Analysis, "PYZ": PYZ, "EXE": EXE, "COLLECT": COLLECT}
+
+
+def _versioninfo_stub():
+    import types
+    mod = types.ModuleType("PyInstaller.utils.win32.versioninfo")
+    for cls in ("VSVersionInfo", "FixedFileInfo", "StringFileInfo", "StringTable", "StringStruct",
+                "VarFileInfo", "VarStruct"):
+        setattr(mod, cls, lambda *a, _cls=cls, **k: (_cls, a, k))
+    return mod
+
+
+def _run_spec(tmp_path, monkeypatch, *, flavor="cpu", platform="linux", extra_files=None):
+    model = tmp_path / "models" / "mobilenet-test"
+    if not model.exists():
+        _fake_model(model)
+    dist = tmp_path / "dist"
+    rec = _Recorder(dist, extra_files)
+    g = {"SPECPATH": str(INSTALLER), "DISTPATH": str(dist), "workpath": str(tmp_path / "work"),
+         "__name__": "__main__", **rec.globals}
+    monkeypatch.setattr(sys, "argv", ["labapp.spec", "--flavor", flavor, "--model-dir", str(model)])
+    monkeypatch.setattr(sys, "platform", platform)
+    if platform == "win32":
+        import types
+        for name in ("PyInstaller", "PyInstaller.utils", "PyInstaller.utils.win32"):
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+        monkeypatch.setitem(sys.modules, "PyInstaller.utils.win32.versioninfo", _versioninfo_stub())
+        sys.modules["PyInstaller.utils.win32"].versioninfo = sys.modules["PyInstaller.utils.win32.versioninfo"]
+    monkeypatch.chdir(tmp_path)
+    exec(compile((INSTALLER / "labapp.spec").read_text(encoding="utf-8"), "labapp.spec", "exec"), g)
+    bundle = dist / f"labapp-{flavor}"
+    info = json.loads((bundle / "_internal" / "build_info.json").read_text(encoding="utf-8"))
+    return rec, bundle, info
+
+
+def test_spec_data_lists_on_linux(tmp_path, monkeypatch):
+    rec, bundle, info = _run_spec(tmp_path, monkeypatch)
+    cli, gui = rec.analyses
+    dests = {d for d, _, _ in cli.datas}
+    assert str(Path("resources", "icons", "labapp.png")) in dests
+    assert str(Path("resources", "fonts", "DejaVuSans.ttf")) in dests
+    assert str(Path("resources", "models", "mobilenet-test", "model.onnx")) in dests
+    assert not any(d.endswith("weights.pt") for d in dests), "the cpu bundle leaves the weights out"
+    assert "build_info.json" in dests and gui.datas == []
+    assert "torch" in cli.kw["excludes"] and "lab_app.batch_report" in cli.hiddenimports
+    assert [e["name"] for e in rec.exes] == ["labapp-batch", "labapp"]
+    assert all(e["icon"] is None and e["version"] is None for e in rec.exes)  # Linux executables
+    assert info["flavor"] == "cpu" and info["torch_cuda"] is None and "vc_runtime" not in info
+    assert (bundle / "licenses" / "THIRD-PARTY-NOTICES.txt").is_file()
+
+
+def test_spec_on_windows_icon_version_and_vc_runtime(tmp_path, monkeypatch):
+    good = {"_internal/msvcp140.dll": _pe((14, 44), (14, 44, 35208, 0)),
+            "_internal/msvcp140_1.dll": _pe((14, 44), (14, 44, 35208, 0)),
+            "_internal/onnxruntime/capi/onnxruntime_pybind11_state.pyd": _pe((14, 42))}
+    rec, bundle, info = _run_spec(tmp_path / "ok", monkeypatch, platform="win32", extra_files=good)
+    for exe in rec.exes:
+        assert Path(exe["icon"]) == REPO / "resources" / "icons" / "labapp.ico"
+        assert exe["version"][0] == "VSVersionInfo"
+    assert info["vc_runtime"]["required"] == "14.42"
+    assert info["vc_runtime"]["dlls"]["_internal/msvcp140.dll"] == "14.44.35208.0"
+    old = dict(good, **{"_internal/msvcp140.dll": _pe((14, 38), (14, 38, 33135, 0))})
+    with pytest.raises(SystemExit, match="msvcp140.dll is 14.38.33135.0"):
+        _run_spec(tmp_path / "old", monkeypatch, platform="win32", extra_files=old)
+
+
+def test_spec_refuses_a_cuda_bundle_without_cuda_torch(tmp_path, monkeypatch):
+    import importlib.util
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
+        pytest.skip("needs torch and torchvision installed (the cuda spec lists torchvision's files)")
+    rec, _, info = _run_spec(tmp_path / "cuda", monkeypatch, flavor="cuda")
+    torch_dir = Path(importlib.util.find_spec("torch").origin).parent
+    assert info["torch_cuda"] == check_pins.torch_cuda_version(torch_dir)
+    assert rec.analyses[0].binaries, "torchvision's operator libraries are listed"
+    monkeypatch.setattr(check_pins, "torch_cuda_version", lambda torch_dir: None)
+    with pytest.raises(SystemExit, match="CUDA build of torch"):
+        _run_spec(tmp_path / "cpu-torch", monkeypatch, flavor="cuda")
