@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from .core.report_assembly import KeptPictures
     from .core.results_io import ResultsWriter
     from .core.segmentation import preset
+    from .core.vocabulary import FLAG_LOW_CONFIDENCE
 
     out = Path(args.out)
     paths = iter_image_paths(args.inputs)
@@ -98,15 +99,21 @@ def run(args: argparse.Namespace) -> int:
     options = AnalysisOptions(segmentation=seg, low_confidence_threshold=args.threshold,
                               with_cam=args.report, keep_arrays=args.save_masks,
                               keep_pictures=args.report)
+    threshold = engine.low_confidence_threshold if args.threshold is None else args.threshold
     done = ResultsWriter.read_journal(out) if args.resume else {}
     if args.resume and done:
         # Only reuse rows made with the same model and segmentation.
         done = {p: r for p, r in done.items() if r.model.get("sha256") == engine.info["sha256"]
                 and r.segmentation == seg.to_json()}
+        for r in done.values():  # their low-confidence flag follows this run's threshold
+            r.flags = [f for f in r.flags if f != FLAG_LOW_CONFIDENCE]
+            if r.confidence is not None and r.confidence < threshold:
+                r.flags.append(FLAG_LOW_CONFIDENCE)
     elif not args.resume:
         (out / "results.partial.jsonl").unlink(missing_ok=True)
     header = {"model": {k: engine.info[k] for k in ("name", "version", "sha256", "input_size",
                                                     "temperature", "low_confidence_threshold")},
+              "low_confidence_threshold": threshold,
               "device": engine.device_label, "segmentation": seg.to_json(),
               "inputs": [str(p) for p in args.inputs]}
     writer = ResultsWriter(out, header, engine.classes, engine.display_names)

@@ -228,3 +228,21 @@ def test_a_new_run_without_resume_starts_again(fields, model_dir, tmp_path, monk
     prepared = _record_prepared(monkeypatch)
     assert cli.main(_args(fields, out, model_dir)) == 0
     assert len(prepared) == 8 and len(_rows(out)) == 8
+
+
+def test_resume_with_another_threshold_flags_the_reused_rows_by_it(fields, model_dir, tmp_path,
+                                                                   monkeypatch):
+    """The journal's rows keep their calls, but their low-confidence flag follows the threshold
+    of the run that finishes the batch, like the rows it computes."""
+    out = tmp_path / "out"
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 7)
+        assert cli.main(_args(fields, out, model_dir, "--threshold", "0.999")) == 130
+    assert all("low_confidence" in r["flags"] for r in _journal(out))
+    assert cli.main(_args(fields, out, model_dir, "--resume", "--threshold", "0.95")) == 0
+    rows = _rows(out)
+    assert len(rows) == 8
+    flagged = {r["path"] for r in rows if "low_confidence" in r["flags"]}
+    assert flagged == {r["path"] for r in rows if r["confidence"] < 0.95}
+    assert len(flagged) < 8
+    assert json.loads((out / "results.json").read_text())["low_confidence_threshold"] == 0.95
