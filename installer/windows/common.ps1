@@ -81,8 +81,10 @@ function Find-Iscc {
     foreach ($major in 7, 6) {
         foreach ($hive in 'HKLM:\SOFTWARE\WOW6432Node', 'HKLM:\SOFTWARE', 'HKCU:\SOFTWARE') {
             $key = "$hive\Microsoft\Windows\CurrentVersion\Uninstall\Inno Setup ${major}_is1"
-            $loc = (Get-ItemProperty -Path $key -Name InstallLocation -ErrorAction SilentlyContinue).InstallLocation
-            if ($loc) { $candidates.Add((Join-Path $loc 'ISCC.exe')) }
+            $props = Get-ItemProperty -Path $key -ErrorAction SilentlyContinue
+            if ($props -and $props.PSObject.Properties['InstallLocation'] -and $props.InstallLocation) {
+                $candidates.Add((Join-Path $props.InstallLocation 'ISCC.exe'))
+            }
         }
         foreach ($base in ${env:ProgramFiles(x86)}, $env:ProgramFiles, (Join-Path "$env:LOCALAPPDATA" 'Programs')) {
             if ($base) { $candidates.Add((Join-Path $base "Inno Setup $major\ISCC.exe")) }
