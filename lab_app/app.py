@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="model folder (default: the bundled model)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="compute device (default: the preference, normally auto)")
+    p.add_argument("--watch", metavar="DIR",
+                   help="analyse each image saved into DIR (e.g. by the camera software) as it arrives")
+    p.add_argument("--watch-existing", action="store_true",
+                   help="with --watch: analyse the images already in DIR too")
     p.add_argument("--db", metavar="FILE", help="case database file (default: the user's data folder)")
     p.add_argument("--size", metavar="WxH", help="window size, e.g. 1366x768")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S",
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None,
     paths = list(args.open) + list(args.paths)
     if paths:
         QTimer.singleShot(0, lambda: win.open_paths(paths))
+    if args.watch:
+        QTimer.singleShot(0, lambda: win.watch_folder(args.watch, include_existing=args.watch_existing))
     shooter = None
     if args.screenshot:
         from .gui.screenshot import ScreenshotRunner

@@ -200,15 +200,20 @@ def _wait_either(wake: threading.Event, stop: threading.Event, timeout: float) -
 def watch_folder(folder: str | os.PathLike[str], *, stop: threading.Event | None = None,
                  idle_exit_s: float | None = None, include_existing: bool = False,
                  settle_s: float = SETTLE_S, give_up_s: float = GIVE_UP_S, poll_s: float = POLL_S,
-                 use_events: bool = True) -> Iterator[list[Path]]:
+                 use_events: bool = True,
+                 scanner: FolderScanner | None = None) -> Iterator[list[Path]]:
     """Yield lists of newly complete image files until ``stop`` is set, or ``idle_exit_s``
     seconds after the last file was handed over (or after the start, if none came).
 
     Between scans it sleeps until a file event, the next completeness check or ``poll_s``.
+    ``scanner``: one made earlier (e.g. on the caller's thread), so that "the files already
+    there" means those there when the technician started watching, not when a thread got going.
     """
     stop = stop or threading.Event()
-    scanner = FolderScanner(folder, include_existing=include_existing, settle_s=settle_s,
-                            give_up_s=give_up_s)
+    if scanner is None:
+        scanner = FolderScanner(folder, include_existing=include_existing, settle_s=settle_s,
+                                give_up_s=give_up_s)
+    settle_s = scanner.settle_s
     wake = threading.Event()
     wakeup = _Wakeup(scanner.folder, wake) if use_events else None
     last = time.monotonic()

@@ -31,6 +31,7 @@ from lab_app.core.settings import Settings, SettingsError, load_settings, save_s
 
 from .actions import Actions
 from .analysis_controller import AnalysisController
+from .camera_panel import CameraPanel
 from .case_panel import CasePanel
 from .dialogs import Dialogs
 from .gui_state import GuiState
@@ -41,6 +42,7 @@ from .segmentation_panel import SegmentationPanel, params_from_json
 from .summary_panel import SummaryPanel
 from .thumbnails import ThumbnailCache
 from .viewer import ViewerPanel
+from .watch_controller import FolderWatchController
 from .window_analysis import AnalysisMixin
 from .window_case import CaseMixin
 from .window_review import ReviewMixin
@@ -84,6 +86,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._init_state()
         self.session = CaseSession(self._open_store(store_path))
         self.analysis = AnalysisController(self.session, self)
+        self.watcher = FolderWatchController(self)
 
         self.thumbs = ThumbnailCache(self)
         self.model = ResultsModel(self.session, self.thumbs, self)
@@ -220,6 +223,11 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
                                     Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_results = self._dock("Results", "dockResults", results,
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.camera_panel = CameraPanel()
+        self.dock_camera = self._dock("Camera", "dockCamera", self.camera_panel,
+                                      Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.dock_case, self.dock_camera)
+        self.dock_camera.hide()
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         # The review area: plain-key shortcuts (Enter, 1-4, N, M, O, A) work inside it only.
@@ -241,6 +249,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         bar = self.menuBar()
         m = bar.addMenu("&File")
         for act in (a.add_images, a.add_folder):
+            m.addAction(act)
+        m.addSeparator()
+        for act in (a.watch_folder, a.camera):
             m.addAction(act)
         m.addSeparator()
         for act in (a.export_pdf, a.export_csv):
@@ -337,6 +348,10 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.device_label.setObjectName("deviceLabel")
         self.model_label = QLabel("")
         self.model_label.setObjectName("modelLabel")
+        self.watch_label = QLabel("")
+        self.watch_label.setObjectName("watchLabel")
+        self.watch_label.hide()
+        sb.addPermanentWidget(self.watch_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         sb.addPermanentWidget(self.device_label)
@@ -348,6 +363,13 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.open_case.triggered.connect(self.open_case_dialog)
         a.add_images.triggered.connect(self.add_images_dialog)
         a.add_folder.triggered.connect(self.add_folder_dialog)
+        a.watch_folder.triggered.connect(self.watch_folder_action)
+        a.camera.triggered.connect(self.show_camera)
+        self.dock_camera.visibilityChanged.connect(
+            lambda visible: a.camera.setChecked(visible or not self.dock_camera.isHidden()))
+        self.watcher.files_ready.connect(self._watched_files)
+        self.watcher.stopped.connect(self._watch_stopped)
+        self.camera_panel.capture_requested.connect(self.capture_field)
         a.export_pdf.triggered.connect(self.export_pdf)
         a.export_csv.triggered.connect(self.export_csv)
         a.sign_off.triggered.connect(self.sign_off)
@@ -535,6 +557,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         if self.store is not None and self.case_panel.dirty():
             self.case_panel.flush()   # a field typed into but not yet confirmed is saved too
         self._closed = True
+        self.watcher.stop()
+        self.camera_panel.shutdown()
         stopped = self.analysis.shutdown(timeout_ms)
         self.save_gui_state()
         self.thumbs.shutdown()

@@ -247,3 +247,105 @@ class AnalysisMixin:
     @property
     def analysing(self) -> bool:
         return self.analysis.running
+
+    # ------------------------------------------------------------------- at the microscope
+    def watch_folder_action(self, checked: bool = True) -> None:
+        """File ▸ Watch a folder: ask for the folder (the last one suggested), or stop."""
+        if not checked:
+            self.watcher.stop()
+            return
+        start = self.gui_state.get_str("paths/watch_folder", "") or self.last_folder()
+        folder = self.dialogs.open_folder(self, start)
+        if not folder or not self.watch_folder(folder):
+            self.actions_.watch_folder.setChecked(self.watcher.active)
+
+    def watch_folder(self, folder: str | Path, include_existing: bool = False) -> bool:
+        """Analyse each image saved into ``folder`` from now on (``include_existing``: and the
+        images already there) into the open case."""
+        from lab_app.core.watch import WatchError
+        try:
+            self.session.require_open()
+            self.watcher.start(folder, include_existing=include_existing)
+        except (SessionRuleError, WatchError) as exc:
+            self.dialogs.error(self, getattr(exc, "title", "Folder not watched"), str(exc))
+            return False
+        self.gui_state.set_str("paths/watch_folder", str(folder))
+        self.watch_label.setText(f"Watching {Path(folder).name}")
+        self.watch_label.setToolTip(f"Each image saved into {folder} is analysed as it arrives "
+                                    "(File ▸ Watch a folder to stop)")
+        self.watch_label.show()
+        self.actions_.watch_folder.setChecked(True)
+        self.show_message(f"Watching {folder}: each image saved there is analysed as it arrives.")
+        return True
+
+    def _watch_stopped(self, reason: str) -> None:
+        self.watch_label.hide()
+        self.actions_.watch_folder.setChecked(False)
+        if self._closed:
+            return
+        if reason:
+            self.show_message(reason, error=True, timeout_ms=0)
+            self.dialogs.error(self, "Folder no longer watched", reason)
+        else:
+            self.show_message("Stopped watching the folder.")
+
+    def _watched_files(self, paths: list[str]) -> None:
+        if self._closed:
+            return
+        if self.session.locked:
+            self.show_message(f"{len(paths)} new image(s) in the watched folder were not added: "
+                              "this case is signed off. Start a new case (Ctrl+N).", error=True,
+                              timeout_ms=0)
+            return
+        if self.ensure_case() is None:
+            return
+        new = self.session.add_paths(paths)
+        if new:
+            self.start_analysis(new)
+            self._refresh_summary()
+            self._select_path(new[-1])
+            self.show_message(f"{len(new)} new image{'s' if len(new) != 1 else ''} from the "
+                              "watched folder.")
+
+    def show_camera(self, checked: bool = True) -> None:
+        if checked:
+            self.dock_camera.show()
+            self.dock_camera.raise_()
+            self.camera_panel.setFocus()
+            if not self.camera_panel.running:
+                self.camera_panel.start(self.gui_state.get_str("camera/source", "0"))
+        else:
+            self.camera_panel.stop()
+            self.dock_camera.hide()
+
+    def capture_field(self, frame, camera: str) -> str | None:
+        """Save a live frame losslessly into the case's capture folder and analyse it at once."""
+        from lab_app.core.camera import CameraError, save_capture
+        try:
+            self.session.require_open()
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
+            return None
+        case_id = self.ensure_case()
+        if case_id is None:
+            return None
+        folder = Path(self.store.path).parent / "captures" / f"case-{case_id}"
+        try:
+            record = save_capture(frame, folder, case_id=case_id, camera=camera)
+        except CameraError as exc:
+            self.dialogs.error(self, "Field not captured", str(exc))
+            return None
+        self.gui_state.set_str("camera/source", self.camera_panel.source_edit.text())
+        self.session.add_paths([record.path])
+        self.start_analysis([record.path])
+        self._refresh_summary()
+        self._select_path(record.path)
+        self.show_message(f"Captured {Path(record.path).name}; analysing…")
+        return record.path
+
+    def _select_path(self, path: str) -> None:
+        i = self.session.find(path)
+        if i >= 0:
+            proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+            if proxy_row >= 0:
+                self.select_proxy_row(proxy_row)

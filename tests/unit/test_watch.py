@@ -55,9 +55,10 @@ def test_twenty_captures_in_pieces_and_renamed_are_each_handed_over_whole_once(t
             time.sleep(0.05)
 
     handed: list[tuple[str, str]] = []
+    scanner = FolderScanner(folder, settle_s=0.3)       # "already there" = before the camera starts
     writer = threading.Thread(target=camera)
     writer.start()
-    for batch in watch_folder(folder, idle_exit_s=2.5, settle_s=0.3, poll_s=0.5):
+    for batch in watch_folder(folder, idle_exit_s=2.5, poll_s=0.5, scanner=scanner):
         handed += [(p.name, sha(p)) for p in batch]    # what an analysis would read now
     writer.join()
 
