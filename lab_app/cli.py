@@ -24,8 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Analyse blood smear images (files or folders) with the bundled ALL-subtype "
                     "classifier and write results.json / results.csv (and a PDF report). "
                     "For research use only.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (recursive)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (recursive)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    watch = p.add_argument_group("at the microscope")
+    watch.add_argument("--watch", metavar="DIR",
+                       help="analyse each image saved into DIR as it arrives (instead of INPUTs); "
+                            "Ctrl-C ends it (exit 130, results kept)")
+    watch.add_argument("--idle-exit", type=float, default=None, metavar="S",
+                       help="with --watch: end S seconds after the last image (exit 0)")
+    watch.add_argument("--existing", action="store_true",
+                       help="with --watch: analyse the images already in DIR too")
     p.add_argument("--report", action="store_true", help="also create a case and write DIR/report.pdf")
     case = p.add_argument_group("case details (with --report)")
     case.add_argument("--patient-id")
@@ -82,8 +90,21 @@ def run(args: argparse.Namespace) -> int:
     from .core.vocabulary import FLAG_LOW_CONFIDENCE
 
     out = Path(args.out)
-    paths = iter_image_paths(args.inputs)
-    if not paths:
+    if bool(args.watch) == bool(args.inputs):
+        print("labapp-batch: give image files or folders, or --watch DIR (not both).",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.watch:
+        from .core.watch import FolderScanner, WatchError
+        try:
+            FolderScanner(args.watch)
+        except WatchError as exc:
+            print(f"labapp-batch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        paths = []
+    else:
+        paths = iter_image_paths(args.inputs)
+    if not paths and not args.watch:
         print("labapp-batch: no images found in the given inputs.", file=sys.stderr)
         return EXIT_USAGE
     if args.report and not args.patient_id:
@@ -115,17 +136,23 @@ def run(args: argparse.Namespace) -> int:
                                                     "temperature", "low_confidence_threshold")},
               "low_confidence_threshold": threshold,
               "device": engine.device_label, "segmentation": seg.to_json(),
-              "inputs": [str(p) for p in args.inputs]}
+              "inputs": [str(p) for p in args.inputs] or [f"watched: {args.watch}"]}
     writer = ResultsWriter(out, header, engine.classes, engine.display_names)
     masks_dir, used_names = out / "masks", set()
-    bar = ProgressBar(len(paths), stream=None if not args.quiet else _Null())
+    bar = ProgressBar(len(paths), stream=None if not args.quiet and not args.watch else _Null())
     cancel = CancelToken()
     finished: Finished | None = None
     results = []
     # The report's pictures, kept as the results stream (a temporary folder, removed at the end).
     with KeptPictures() if args.report else contextlib.nullcontext() as kept:
         try:
-            for ev in analyse(paths, engine, options, cancel, done):
+            if args.watch:
+                from .core.watch import analyse_watched
+                events = analyse_watched(args.watch, engine, options, cancel, done=done,
+                                         idle_exit_s=args.idle_exit, include_existing=args.existing)
+            else:
+                events = analyse(paths, engine, options, cancel, done)
+            for ev in events:
                 if isinstance(ev, ImageAnalysed):
                     writer.add(ev.index, ev.result, from_journal=ev.resumed)
                     if args.save_masks and ev.result.mask is not None:
@@ -139,17 +166,28 @@ def run(args: argparse.Namespace) -> int:
                         kept.keep(ev.result)   # writes the pictures out and drops them from the row
                     results.append((ev.index, ev.result))
                     bar.update(len(results), sum(r.status != "ok" for _, r in results))
+                    if args.watch and not args.quiet:
+                        print(_watched_line(ev.result), file=sys.stderr)
                 elif isinstance(ev, Finished):
                     finished = ev
                 elif isinstance(ev, Started) and not args.quiet:
-                    print(f"Analysing {ev.total} images on {ev.device} with {ev.model['name']} "
-                          f"{ev.model['version']}", file=sys.stderr)
+                    what = (f"each image saved into {args.watch}" if args.watch
+                            else f"{ev.total} images")
+                    print(f"Analysing {what} on {ev.device} with {ev.model['name']} "
+                          f"{ev.model['version']}" + (" (Ctrl-C ends)" if args.watch else ""),
+                          file=sys.stderr)
         except KeyboardInterrupt:
             cancel.cancel()
+            if args.watch:
+                events.close()   # stops the folder's file-event thread now
             bar.close()
             writer.close({"interrupted": True}, complete=False)
-            print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in {out}. "
-                  f"Run again with --resume to finish.", file=sys.stderr)
+            if args.watch:
+                print(f"labapp-batch: stopped watching; {len(results)} images saved in {out}.",
+                      file=sys.stderr)
+            else:
+                print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in "
+                      f"{out}. Run again with --resume to finish.", file=sys.stderr)
             return EXIT_INTERRUPTED
         bar.close()
         timing = {"startup_s": round(startup_s, 3), **(finished.timing if finished else {}),
@@ -173,6 +211,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(results) - len(failed)} analysed, {len(failed)} failed, {flagged} flagged for "
                   f"review; results in {out}", file=sys.stderr)
         return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _watched_line(r) -> str:
+    """One line per watched image: its name and call, or why there is none."""
+    name = Path(r.path).name
+    if r.status != "ok":
+        return f"{name}: error: {r.error}"
+    call = f"{r.prediction} {r.confidence:.0%}" if r.prediction else "no call"
+    return f"{name}: {call}" + (f" [{', '.join(r.flags)}]" if r.flags else "")
 
 
 class _Null:

@@ -237,3 +237,39 @@ def watch_folder(folder: str | os.PathLike[str], *, stop: threading.Event | None
     finally:
         if wakeup is not None:
             wakeup.stop()
+
+
+def analyse_watched(folder: str | os.PathLike[str], engine, options, cancel=None, *,
+                    idle_exit_s: float | None = None, include_existing: bool = False,
+                    done: dict | None = None, poll_s: float = POLL_S) -> Iterator:
+    """The pipeline over a watched folder: ``analyse`` on each batch of complete files, with
+    indices counted over the whole watch. Yields ``Started`` once, then ``ImageAnalysed`` and
+    ``Progress`` per image (``total`` grows as files arrive), and ``Finished`` at the end (the
+    idle time ran out, or ``cancel`` was set)."""
+    from .pipeline import CancelToken, Finished, ImageAnalysed, Progress, Started, analyse
+
+    cancel = cancel or CancelToken()
+    stop = threading.Event()
+    scanner = FolderScanner(folder, include_existing=include_existing)
+    yield Started(total=0, device=engine.device_label,
+                  model={k: engine.info[k] for k in ("name", "version", "sha256")})
+    offset = failed = 0
+    timing: dict = {}
+    for batch in watch_folder(folder, stop=stop, idle_exit_s=idle_exit_s, poll_s=poll_s,
+                              scanner=scanner):
+        for ev in analyse(batch, engine, options, cancel, done):
+            if isinstance(ev, ImageAnalysed):
+                failed += ev.result.status != "ok"
+                yield ImageAnalysed(offset + ev.index, ev.result, ev.resumed)
+            elif isinstance(ev, Progress):
+                yield Progress(offset + ev.done, offset + ev.total, ev.path)
+            elif isinstance(ev, Finished):
+                offset += ev.done
+                for key, value in ev.timing.items():
+                    if isinstance(value, (int, float)) and key.endswith("_s"):
+                        timing[key] = round(timing.get(key, 0.0) + value, 3)
+        if cancel.cancelled:
+            stop.set()
+            break
+    yield Finished(done=offset, total=offset, failed=failed, cancelled=cancel.cancelled,
+                   timing=timing)
