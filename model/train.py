@@ -3,11 +3,18 @@
 Recipe (torchvision reference style): AdamW, linear warm-up then cosine decay, label smoothing,
 early stopping on validation macro-F1 (ties broken by validation NLL), best checkpoint kept,
 temperature fitted on the validation split, then export (``model.export``).
+
+Shape (torchvision's classification reference): ``build_splits`` and ``build_training_data``
+(the split and the stored fields), ``build_network``, ``train_one_epoch``, ``evaluate``,
+``save_checkpoint``/``load_checkpoint`` (--resume), ``train`` (the run, then the export) and
+``main`` (the CLI). torch is the [train] extra: without it, importing this module still works
+and ``main`` says what to install.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import platform
@@ -22,12 +29,26 @@ import numpy as np
 from .classes import CLASS_IDS
 from .data import (Sample, block_split, deduplicate, file_list_hash, read_rgb,
                    recorded_data_hashes, scan_folder_dataset)
+from .atomic import atomic_write_bytes, atomic_write_json
 from .errors import DataError, DeviceError, ModelError, RemovedOptionError
-from .modeldir import atomic_write_bytes, atomic_write_json, read_model_json
+from .metrics import classification_report, softmax
+from .modeldir import read_model_json
 from .preprocessing import PreprocessConfig, model_field, preprocess_fields
-from .white_balance import estimate_background
 from .recipe import (DEFAULT_COLOR_JITTER, DEFAULT_WEIGHT_DECAY, RECIPE_OPTIONS, REMOVED_OPTIONS,
                      recipe_value, removed_options_used)
+from .white_balance import estimate_background
+
+try:
+    import torch
+except ImportError:  # labapp-train without the [train] extra: main() says what to install
+    torch = None
+else:
+    import torch.nn.functional as F
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from .architecture import build_model, load_init_weights
+    from .augment import AugmentConfig, augment_batch
+    from .export import PARITY_FIELDS, export_from_run
 
 DEFAULT_IMG_SIZE = 160
 STORE_FACTOR = 1.4  # training images are kept at 1.4x the input size so crops keep detail
@@ -72,7 +93,6 @@ class TrainConfig:
 
 
 def pick_device(requested: str):
-    import torch
     if requested == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
@@ -208,65 +228,34 @@ def _refit_recipe(cfg: TrainConfig, samples: list[Sample]) -> dict:
     return recipe
 
 
-def _evaluate_logits(net, x_val: np.ndarray, device, batch: int = 128) -> np.ndarray:
-    import torch
-    net.eval()
-    outs = []
-    with torch.inference_mode():
-        for i in range(0, len(x_val), batch):
-            xb = torch.from_numpy(x_val[i:i + batch]).to(device).contiguous(memory_format=torch.channels_last)
-            outs.append(net(xb).float().cpu().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
+# --- data: splits, the training store, the validation fields --------------------------------
+@dataclass
+class Splits:
+    """The de-duplicated images and the run's training and validation lists (split.json)."""
+    samples: list[Sample]
+    dropped: list
+    classes: tuple[str, ...]
+    train: list[Sample]
+    val: list[Sample]
+    split: dict
 
 
-def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
-
-
-def _progress(iterable, total: int, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty())
-
-
-def train(cfg: TrainConfig) -> Path:
-    import torch
-    import torch.nn.functional as F
-
-    from .architecture import build_model, load_init_weights
-    from .augment import AugmentConfig, augment_batch
-    from .metrics import classification_report, softmax
-
-    t_start = time.time()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    device = pick_device(cfg.device)
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch.backends.cudnn.benchmark = True
-    # bf16 autocast on a GPU roughly halves step time; the CPU path stays plain fp32.
-    use_amp = device.type == "cuda"
-
-    init_classes, init_meta = None, None
+def _starting_model(cfg: TrainConfig) -> dict | None:
+    """The --init model dir's model.json (None from scratch or from a bare checkpoint); fills in
+    the input size from it when --img-size was not given."""
+    init_meta = None
     if cfg.init not in ("none", ""):
         init_json = Path(cfg.init) / "model.json" if Path(cfg.init).is_dir() else None
         if init_json and init_json.exists():
             init_meta = read_model_json(Path(cfg.init))
-            init_classes = tuple(init_meta["classes"])
     if cfg.img_size is None:
         cfg.img_size = int(init_meta["input_size"]) if init_meta else DEFAULT_IMG_SIZE
+    return init_meta
 
+
+def build_splits(cfg: TrainConfig, init_classes: tuple[str, ...] | None) -> Splits:
+    """Every image of the data folders, split into training and validation: every image for a
+    refit, a reproduced split.json, or validation blocks (fold I of K)."""
     samples, dropped, classes = _collect(cfg, init_classes)
     if cfg.refit:
         if cfg.fold:
@@ -289,11 +278,24 @@ def train(cfg: TrainConfig) -> Path:
             raise DataError("Too few images for a training/validation split (need a few per class).")
         train_s, val_s = _refuse_validation_seen_by_init(cfg.init, train_s, val_s)
         split["train"], split["val"] = [s.rel for s in train_s], [s.rel for s in val_s]
-    atomic_write_json(out / "split.json", split)
-    cls_index = {c: i for i, c in enumerate(classes)}
-    log(f"{len(samples)} unique images ({len(dropped)} duplicates dropped); "
-        f"train {len(train_s)}, validation {len(val_s)}; classes {', '.join(classes)}; device {device}")
+    return Splits(samples, dropped, classes, train_s, val_s, split)
 
+
+@dataclass
+class TrainingData:
+    """What the epochs read: the stored training fields and the prepared validation fields."""
+    pre: PreprocessConfig        # the model's preprocessing (recorded in model.json)
+    x_store: np.ndarray          # uint8 N x S x S x 3 training fields at STORE_FACTOR x input size
+    y_train: np.ndarray
+    val_fields: list[np.ndarray]  # validation fields as the model sees them (a refit: a few training ones)
+    x_val: np.ndarray            # ... normalised
+    y_val: np.ndarray
+
+
+def build_training_data(cfg: TrainConfig, splits: Splits, init_meta: dict | None) -> TrainingData:
+    """Load the training store and the validation fields through the model's preprocessing."""
+    cls_index = {c: i for i, c in enumerate(splits.classes)}
+    train_s, val_s = splits.train, splits.val
     store_size = int(round(cfg.img_size * STORE_FACTOR))
     reference = None
     if init_meta is not None and init_meta.get("white_balance") is not None:
@@ -315,14 +317,19 @@ def train(cfg: TrainConfig) -> Path:
     # Held at the input size (what the model sees), so camera-size images stay small in memory;
     # export reuses them for calibration and the context check. A refit has no validation: a few
     # training fields serve the ONNX parity check.
-    from .export import PARITY_FIELDS
     val_fields = [model_field(read_rgb(s.path), pre)
                   for s in (train_s[:PARITY_FIELDS] if cfg.refit else val_s)]
     x_val = preprocess_fields(val_fields, pre)
     y_val = np.array([cls_index[s.class_id] for s in val_s])
+    return TrainingData(pre, x_store, y_train, val_fields, x_val, y_val)
 
-    net = build_model(len(classes))
-    if init_classes is not None or cfg.init not in ("none", ""):
+
+# --- the network, one epoch, validation ------------------------------------------------------
+def build_network(cfg: TrainConfig, n_classes: int, device, init_meta: dict | None):
+    """(net, ema, optimizer): the network on the device (from --init if given), the weight
+    average when --ema is set, AdamW."""
+    net = build_model(n_classes)
+    if init_meta is not None or cfg.init not in ("none", ""):
         skipped = load_init_weights(net, Path(cfg.init), new_head=cfg.new_head)
         log(f"started from {cfg.init}" + (f" (new head; skipped {len(skipped)} tensors)" if skipped else ""))
     net = net.to(device).to(memory_format=torch.channels_last)
@@ -330,30 +337,186 @@ def train(cfg: TrainConfig) -> Path:
     # then scores a smoothed model rather than whichever step an epoch happened to end on.
     ema = None
     if cfg.ema > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
         ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    kept_net = ema.module if ema is not None else net
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_s) / cfg.batch_size)
+    return net, ema, opt
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _progress(iterable, total: int, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty())
+
+
+def train_one_epoch(cfg: TrainConfig, net, ema, opt, x_store_dev, y_train: np.ndarray,
+                    aug: AugmentConfig, mean_t, std_t, g, state: dict, epoch: int, device) -> float:
+    """One pass over the training store in a random order (from ``g``): each batch gathered and
+    augmented on the device, one AdamW step at the scheduled learning rate, the weight average
+    updated. Advances state["step"]; returns the mean training loss."""
+    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = cfg.warmup_epochs * steps_per_epoch
+    # bf16 autocast on a GPU roughly halves step time; the CPU path stays plain fp32.
+    use_amp = device.type == "cuda"
+    net.train()
+    perm = torch.randperm(len(y_train), generator=g).numpy()
+    losses = []
+    for b in _progress(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch}/{cfg.epochs}"):
+        idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        if len(idx) < 2:
+            continue
+        idx_dev = torch.from_numpy(idx).to(device)
+        xb = augment_batch(x_store_dev[idx_dev], cfg.img_size, mean_t, std_t, aug, g)
+        yb = torch.from_numpy(y_train[idx]).to(device)
+        for pg in opt.param_groups:
+            pg["lr"] = _lr_at(state["step"], total_steps, warmup_steps, cfg.lr)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            ema.update_parameters(net)
+        losses.append(loss.detach())  # no device sync per step
+        state["step"] += 1
+    return float(torch.stack(losses).float().mean()) if losses else float("nan")
+
+
+def _evaluate_logits(net, x_val: np.ndarray, device, batch: int = 128) -> np.ndarray:
+    net.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(x_val), batch):
+            xb = torch.from_numpy(x_val[i:i + batch]).to(device).contiguous(memory_format=torch.channels_last)
+            outs.append(net(xb).float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
+
+
+def evaluate(net, x_val: np.ndarray, y_val: np.ndarray, classes: tuple[str, ...], device) -> dict:
+    """Validation accuracy, macro-F1 and NLL (what early stopping compares)."""
+    probs = softmax(_evaluate_logits(net, x_val, device))
+    rep = classification_report(y_val, probs, list(classes))
+    val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
+    return {"val_accuracy": rep["accuracy"], "val_macro_f1": rep["macro_f1"], "val_nll": val_nll}
+
+
+def _improved(row: dict, best: dict | None, keep: str) -> bool:
+    """Keep this epoch? Always with --keep last; else a better macro-F1, ties to the lower NLL."""
+    return (keep == "last" or best is None
+            or (row["val_macro_f1"], -row["val_nll"]) > (best["val_macro_f1"], -best["val_nll"]))
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+def _state_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_checkpoint(path: Path, net, opt, g, state: dict, ema) -> None:
+    """checkpoint_last.pt: weights, optimizer, the augmentation generator and the run's state,
+    so --resume continues with the very random numbers an uninterrupted run would draw."""
+    ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
+            "state": state}
+    if ema is not None:
+        ckpt["ema"] = ema.state_dict()
+    atomic_write_bytes(path, _state_bytes(ckpt))
+
+
+def load_checkpoint(path: Path, net, opt, g, ema) -> dict:
+    """Restore what save_checkpoint wrote; returns the run's state."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    net.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    g.set_state(ck["generator"])
+    if ema is not None and "ema" in ck:
+        ema.load_state_dict(ck["ema"])
+    return ck["state"]
+
+
+def _save_kept(path: Path, kept_net) -> None:
+    """best.pt: the weights export turns into the model dir (the average with --ema)."""
+    atomic_write_bytes(path, _state_bytes({k: v.detach().cpu() for k, v in kept_net.state_dict().items()}))
+
+
+# --- the run -----------------------------------------------------------------------------------
+def _setup(cfg: TrainConfig):
+    """Threads, seeds and determinism; returns the training device."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def _run_record(cfg: TrainConfig, splits: Splits, pre: PreprocessConfig, state: dict, device,
+                seconds: float) -> dict:
+    """run.json: the config, the history and what export and the model card need."""
+    train_s, val_s = splits.train, splits.val
+    return {
+        "config": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
+        "classes": list(splits.classes), "preprocess": pre.to_json(), "history": state["history"],
+        "best": state["best"], "device": str(device) if device.type == "cpu" else
+        f"cuda ({torch.cuda.get_device_name(0)}), bf16 autocast, augmentation on the GPU",
+        "seconds": seconds, "torch": torch.__version__,
+        "data": {
+            "dirs": [str(Path(d).resolve().name) for d in cfg.data_dirs],
+            "counts": {c: {"train": sum(s.class_id == c for s in train_s),
+                           "val": sum(s.class_id == c for s in val_s)} for c in splits.classes},
+            "duplicates_dropped": len(splits.dropped), "n_unique": len(splits.samples),
+            "file_list_sha256": file_list_hash(splits.samples),
+        },
+        "split": {k: v for k, v in splits.split.items() if k not in ("train", "val")},
+        "refit_recipe": str(cfg.refit) if cfg.refit else None,
+        "platform": platform.platform(), "python": platform.python_version(),
+    }
+
+
+def train(cfg: TrainConfig) -> Path:
+    """A whole run: split, store, epochs (resumable) with validation and checkpoints, run.json,
+    then the model dir (model/export.py). Returns the model dir."""
+    t_start = time.time()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = _setup(cfg)
+    init_meta = _starting_model(cfg)
+    splits = build_splits(cfg, tuple(init_meta["classes"]) if init_meta else None)
+    atomic_write_json(out / "split.json", splits.split)
+    log(f"{len(splits.samples)} unique images ({len(splits.dropped)} duplicates dropped); "
+        f"train {len(splits.train)}, validation {len(splits.val)}; classes "
+        f"{', '.join(splits.classes)}; device {device}")
+    data = build_training_data(cfg, splits, init_meta)
+    pre = data.pre
+
+    net, ema, opt = build_network(cfg, len(splits.classes), device, init_meta)
+    kept_net = ema.module if ema is not None else net
     g = torch.Generator().manual_seed(cfg.seed)
     mean_t, std_t = torch.tensor(pre.mean), torch.tensor(pre.std)
     aug = AugmentConfig(brightness=cfg.color_jitter, contrast=cfg.color_jitter,
                         saturation=cfg.color_jitter, acquisition=cfg.acquisition)
     # The training store lives on the training device (about 0.6 GB at 224 px on a GPU), so a
     # batch is gathered and augmented there with no host-to-device copy per step.
-    x_store_dev = torch.from_numpy(x_store).to(device)
+    x_store_dev = torch.from_numpy(data.x_store).to(device)
 
     state = {"epoch": 0, "history": [], "best": None, "step": 0}
     ckpt_path = out / "checkpoint_last.pt"
     if cfg.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        g.set_state(ck["generator"])
-        state = ck["state"]
-        if ema is not None and "ema" in ck:
-            ema.load_state_dict(ck["ema"])
+        state = load_checkpoint(ckpt_path, net, opt, g, ema)
         log(f"resumed after epoch {state['epoch']}")
     # Wall-clock time of the whole run, across interrupted processes, for the model card.
     # Checkpoints from before this was recorded know only their epochs' own times.
@@ -361,58 +524,25 @@ def train(cfg: TrainConfig) -> Path:
 
     bad_epochs = 0 if state["best"] is None else state["epoch"] - state["best"]["epoch"]
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-        net.train()
         t0 = time.time()
-        perm = torch.randperm(len(train_s), generator=g).numpy()
-        losses = []
-        for b in _progress(range(steps_per_epoch), steps_per_epoch, f"epoch {epoch}/{cfg.epochs}"):
-            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if len(idx) < 2:
-                continue
-            idx_dev = torch.from_numpy(idx).to(device)
-            xb = augment_batch(x_store_dev[idx_dev], cfg.img_size, mean_t, std_t, aug, g)
-            yb = torch.from_numpy(y_train[idx]).to(device)
-            for pg in opt.param_groups:
-                pg["lr"] = _lr_at(state["step"], total_steps, cfg.warmup_epochs * steps_per_epoch, cfg.lr)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits_b = net(xb)
-                loss = F.cross_entropy(logits_b, yb, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                ema.update_parameters(net)
-            losses.append(loss.detach())  # no device sync per step
-            state["step"] += 1
-        train_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
-        row = {"epoch": epoch, "train_loss": train_loss}
-        if val_s:
-            logits = _evaluate_logits(kept_net, x_val, device)
-            probs = softmax(logits)
-            rep = classification_report(y_val, probs, list(classes))
-            val_nll = float(-np.mean(np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-12, None))))
-            row.update(val_accuracy=rep["accuracy"], val_macro_f1=rep["macro_f1"], val_nll=val_nll)
+        row = {"epoch": epoch, "train_loss": train_one_epoch(
+            cfg, net, ema, opt, x_store_dev, data.y_train, aug, mean_t, std_t, g, state, epoch, device)}
+        if splits.val:
+            row.update(evaluate(kept_net, data.x_val, data.y_val, splits.classes, device))
         row["seconds"] = time.time() - t0
         state["history"].append(row)
-        best = state["best"]
-        if (cfg.keep == "last" or best is None
-                or (row["val_macro_f1"], -row["val_nll"]) > (best["val_macro_f1"], -best["val_nll"])):
+        if _improved(row, state["best"], cfg.keep):
             state["best"] = dict(row)
-            buf = _state_bytes({k: v.detach().cpu() for k, v in kept_net.state_dict().items()})
-            atomic_write_bytes(out / "best.pt", buf)
+            _save_kept(out / "best.pt", kept_net)
             bad_epochs = 0
         else:
             bad_epochs += 1
         state["epoch"] = epoch
         state["seconds"] = seconds_before + time.time() - t_start
-        ckpt = {"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
-                "state": state}
-        if ema is not None:
-            ckpt["ema"] = ema.state_dict()
-        atomic_write_bytes(ckpt_path, _state_bytes(ckpt))
+        save_checkpoint(ckpt_path, net, opt, g, state, ema)
         log(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  "
             + (f"val acc {row['val_accuracy']:.4f}  macro-F1 {row['val_macro_f1']:.4f}  "
-               f"nll {row['val_nll']:.4f}  " if val_s else "")
+               f"nll {row['val_nll']:.4f}  " if splits.val else "")
             + f"({row['seconds']:.0f}s)" + ("  *" if bad_epochs == 0 and cfg.keep == "best" else ""))
         if bad_epochs >= cfg.patience and cfg.keep == "best":
             log(f"early stop: no better validation macro-F1 for {cfg.patience} epochs")
@@ -421,41 +551,15 @@ def train(cfg: TrainConfig) -> Path:
             log(f"stopping: time budget of {cfg.max_minutes} min used")
             break
 
-    run = {
-        "config": {k: v for k, v in cfg.__dict__.items() if k != "extra"},
-        "classes": list(classes), "preprocess": pre.to_json(), "history": state["history"],
-        "best": state["best"], "device": str(device) if device.type == "cpu" else
-        f"cuda ({torch.cuda.get_device_name(0)}), bf16 autocast, augmentation on the GPU",
-        "seconds": seconds_before + time.time() - t_start, "torch": torch.__version__,
-        "data": {
-            "dirs": [str(Path(d).resolve().name) for d in cfg.data_dirs],
-            "counts": {c: {"train": sum(s.class_id == c for s in train_s),
-                           "val": sum(s.class_id == c for s in val_s)} for c in classes},
-            "duplicates_dropped": len(dropped), "n_unique": len(samples),
-            "file_list_sha256": file_list_hash(samples),
-        },
-        "split": {k: v for k, v in split.items() if k not in ("train", "val")},
-        "refit_recipe": str(cfg.refit) if cfg.refit else None,
-        "platform": platform.platform(), "python": platform.python_version(),
-    }
-    atomic_write_json(out / "run.json", run)
+    atomic_write_json(out / "run.json", _run_record(cfg, splits, pre, state, device,
+                                                    seconds_before + time.time() - t_start))
     if cfg.refit and state["epoch"] < cfg.epochs:
         raise DataError(f"The refit stopped after {state['epoch']} of the recipe's {cfg.epochs} "
                         "epochs (--max-minutes), so it is not exported. Run the same command with "
                         "--resume to finish it.")
-    from .export import export_from_run
-    model_dir = export_from_run(out, val_s, y_val, val_fields)
+    model_dir = export_from_run(out, splits.val, data.y_val, data.val_fields)
     log(f"model dir written: {model_dir}")
     return model_dir
-
-
-def _state_bytes(obj) -> bytes:
-    import io
-
-    import torch
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
 
 
 def log(msg: str) -> None:
@@ -546,9 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    if torch is None:
         print("labapp-train needs torch and torchvision: pip install '.[train]'", file=sys.stderr)
         return 2
     try:
