@@ -12,6 +12,8 @@ case database and settings folder. Pictures:
 - ``needs-review.png``: the list filtered to flagged images (an empty field, out of scope);
 - ``error-row.png``: an unreadable file: an error row with its reason, no dialog;
 - ``segmentation-preview.png``: custom segmentation settings previewed on the current field;
+- ``camera-panel.png``: the live camera panel (the sample fields played as a camera) after a
+  capture with Space: the focus score, and the captured field analysed in the case;
 All at 1366 x 768, the smallest screen the window is made for.
 """
 
@@ -195,6 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     shots.append(save_grab(win, args.out / "segmentation-preview.png"))
     win.seg_panel.reset_to_preset()
     win.side_tabs.setCurrentIndex(0)
+
+    # At the microscope: the camera panel, fed by the sample fields, after one capture.
+    win.gui_state.set_str("camera/source", str(args.samples))
+    win.actions_.camera.trigger()
+    t_end = time.perf_counter() + 20
+    while not win.camera_panel.capture_button.isEnabled() and time.perf_counter() < t_end:
+        app.processEvents()
+        time.sleep(0.01)
+    win.camera_panel.capture()
+    settle(win, extra_s=0.6)
+    shots.append(save_grab(win, args.out / "camera-panel.png"))
+    win.actions_.camera.trigger()
 
     win.shutdown()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -44,6 +44,18 @@ def white_balance_note(result: "ImageResult") -> str | None:
     return None
 
 
+def capture_note(result: "ImageResult") -> str | None:
+    """When, with which camera and at what size a live capture was taken (camera panel), if it
+    was one: the same words in the window and the report."""
+    cap = (result.acquisition or {}).get("capture") or {}
+    if not cap:
+        return None
+    when = str(cap.get("captured_at") or "")
+    when = when.replace("T", " ")[:19] + (" UTC" if when.endswith("+00:00") else "")
+    size = f"{cap.get('width')} × {cap.get('height')} px" if cap.get("width") else ""
+    return "Captured " + " · ".join(p for p in (when.strip(), str(cap.get("camera") or ""), size) if p)
+
+
 @dataclass
 class ImageResult:
     path: str

@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QGridLayout, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
-from lab_app.core.results import flag_reason, white_balance_note
+from lab_app.core.results import capture_note, flag_reason, white_balance_note
 
 from . import theme
 from .results_model import ImageRow
@@ -189,7 +189,9 @@ class PredictionPanel(QWidget):
                 top = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
                 self.bars.set_probabilities(r.probabilities, r.prediction or top, img.final_class)
                 self.bars.show()
-                self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}")
+                captured = capture_note(r)
+                self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}"
+                                         + (f"<br>{_esc(captured)}" if captured else ""))
                 self.flags_label.setText(_flags_html(r))
                 self.decision_label.setText(_decision_html(img) + (
                     "<br><i>The case is signed off: a change is recorded as an amendment with a "

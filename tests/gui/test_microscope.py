@@ -41,6 +41,9 @@ def test_space_captures_the_live_field_and_its_call_appears(make_window, shipped
     assert win.current_row() is row                           # the new capture is shown
     from lab_app.gui.theme import class_label
     assert class_label(row.result.prediction) in win.prediction.call_label.text()
+    shown = win.prediction.cells_label.text()
+    assert "Captured 20" in shown and f"Image sequence {source.name}" in shown
+    assert f"{frame.shape[1]} × {frame.shape[0]} px" in shown
     stored = win.store.get_case(win.case.id).images[0]
     capture = stored.result.acquisition["capture"]
     assert capture["camera"] == f"Image sequence {source.name}"
