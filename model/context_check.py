@@ -21,7 +21,7 @@ def context_check(predict_calls, input_size: int, images: list[np.ndarray], y: n
     ``predict_calls(list of RGB fields) -> class indices``; ``images`` are RGB uint8 fields,
     ``y`` their class indices. Fields are held at ``input_size`` (what the model sees)."""
     fields = np.stack([resize_field(im, input_size) for im in images])
-    bank = build_context_bank(fields)    # the very masks and plates training uses
+    bank = build_context_bank(fields)    # cell masks and background plates (context_swap.py)
     plate_of = dict(zip(bank.plate_source.tolist(), bank.plates))
     rng = np.random.default_rng(seed)
     swapped, y_used, originals = [], [], []
