@@ -310,9 +310,37 @@ def test_case_call_rule(calls, expected, top):
 
 def test_case_call_threshold_and_unknown():
     assert case_call(["Pre"], min_reviewed=1).call == "Pre"
-    with pytest.raises(ValueError):
-        case_call(["Blast"])
-    assert call_display("Pre") == "Pre-B ALL" and "fewer than 3" in call_display(CALL_INDETERMINATE)
+    with pytest.raises(ValueError, match=r"^Unknown class id\(s\) in reviewed calls: Blast, X\.$"):
+        case_call(["Pre", "X", "Blast"])
+
+
+def test_every_call_has_its_label():
+    """The words the window and the report print for each call."""
+    assert [call_display(c) for c in ("Benign", "Early", "Pre", "Pro")] == \
+        ["Benign (hematogones)", "Early Pre-B ALL", "Pre-B ALL", "Pro-B ALL"]
+    assert call_display(CALL_PENDING) == "Pending review"
+    assert call_display(CALL_MIXED) == "Mixed (no subtype has a majority)"
+    assert call_display(CALL_INDETERMINATE) == "Indeterminate (fewer than 3 reviewed images)"
+    assert call_display(CALL_INDETERMINATE, min_reviewed=5) == \
+        "Indeterminate (fewer than 5 reviewed images)"
+
+
+def test_summary_uses_its_minimum_of_reviewed_images(store):
+    from lab_app.core.case_summary import summarize
+    case = new_case(store, results=[result("a.png", "Pre"), result("b.png", "Pre"),
+                                    result("c.png", "Pro", flags=[FLAG_OUT_OF_SCOPE])])
+    for img in case.images[:2]:
+        store.set_decision(case.id, img.id, "Ana", "accepted")
+    images = store.get_case(case.id).images
+    assert summarize(images).call.call == CALL_INDETERMINATE          # 2 < 3
+    s = summarize(images, min_reviewed=2)
+    assert s.call.call == "Pre" and s.label == "Pre-B ALL" and "fewer than 2" in s.rule
+    assert summarize(images, min_reviewed=5).label == \
+        "Indeterminate (fewer than 5 reviewed images)"
+    assert s.to_dict() == {
+        "call": "Pre", "label": "Pre-B ALL", "counts": {"Benign": 0, "Early": 0, "Pre": 2, "Pro": 0},
+        "reviewed": 2, "top_classes": ["Pre"], "total": 3, "pending": 0, "failed": [],
+        "out_of_scope": [images[2].id], "rule": s.rule}
 
 
 def test_summary_counts_reviewed_in_scope_only(store):
