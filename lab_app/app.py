@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None,
         kwargs["dialogs"] = QuietDialogs()
     win = MainWindow(**kwargs)
     if size:
+        win.setWindowState(Qt.WindowState.WindowNoState)
         win.resize(*size)
     win.show()
     if on_window is not None:

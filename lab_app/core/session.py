@@ -342,6 +342,12 @@ class CaseSession:
                                    "The model makes no call for this image (out of scope). Override "
                                    "it with the subtype you see (keys 1–4), or leave it undecided.")
 
+    @staticmethod
+    def flags_to_confirm(row: ImageRow) -> list[str]:
+        """The flags a technician must confirm having seen before accepting the call (every flag
+        on an analysed image asks for a closer look; out of scope cannot be accepted at all)."""
+        return [f for f in row.flags if f != "out_of_scope"] if row.reviewable else []
+
     def sign_off(self, technician: str, reviewer: str | None, *, require_reviewer: bool) -> Case:
         blocker = self.sign_off_blocker()
         if blocker is not None:

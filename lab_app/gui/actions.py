@@ -35,6 +35,8 @@ _SPECS: list[tuple[str, str, list, str, bool, bool]] = [
     ("accept", "&Accept call", ["Return", "Enter"], "Accept the model's call for this image", True, False),
     ("next_undecided", "&Next undecided image", ["N"], "Go to the next image without a decision", True, False),
     ("prev_undecided", "&Previous undecided image", ["Shift+N"], "Go to the previous image without a decision", True, False),
+    ("next_flagged", "Next &flagged image", ["G"], "Go to the next image with a flag (wraps around)", True, False),
+    ("prev_flagged", "Previous flagged image", ["Shift+G"], "Go to the previous image with a flag", True, False),
     ("next_image", "Next image", ["PgDown"], "Go to the next image in the list", True, False),
     ("prev_image", "Previous image", ["PgUp"], "Go to the previous image in the list", True, False),
     ("reset_decision", "&Undo decision", ["Backspace"], "Set this image's decision back to pending", True, False),

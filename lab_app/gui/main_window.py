@@ -50,6 +50,8 @@ from .window_review import ReviewMixin
 log = logging.getLogger(__name__)
 
 APP_TITLE = "ALL Subtype Workstation"
+# Room a window frame and title bar take around the client area (pixels, generous).
+FRAME_ALLOWANCE = (16, 48)
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
@@ -228,7 +230,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
                                       Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.dock_case, self.dock_camera)
         self.dock_camera.hide()
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        # The results run under the image list too, so that file, status, call and confidence
+        # fit at 1280 px; the prediction and case docks keep the full height (review buttons).
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         # The review area: plain-key shortcuts (Enter, 1-4, N, M, O, A) work inside it only.
         self.review_widgets = [self.image_list, self.viewer, self.table, self.prediction,
@@ -279,7 +283,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
             om.addAction(act)
         m.addAction(a.reset_decision)
         m.addSeparator()
-        for act in (a.next_undecided, a.prev_undecided, a.next_image, a.prev_image):
+        for act in (a.next_undecided, a.prev_undecided, a.next_flagged, a.prev_flagged,
+                    a.next_image, a.prev_image):
             m.addAction(act)
         m = bar.addMenu("&View")
         for act in (a.show_mask, a.show_outlines, a.show_cam):
@@ -384,6 +389,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.reset_decision.triggered.connect(self.reset_decision)
         a.next_undecided.triggered.connect(lambda: self.go_undecided(+1))
         a.prev_undecided.triggered.connect(lambda: self.go_undecided(-1))
+        a.next_flagged.triggered.connect(lambda: self.go_flagged(+1))
+        a.prev_flagged.triggered.connect(lambda: self.go_flagged(-1))
         a.next_image.triggered.connect(lambda: self.step_image(+1))
         a.prev_image.triggered.connect(lambda: self.step_image(-1))
         a.show_mask.toggled.connect(lambda on: self.set_overlay(mask=on))
@@ -438,12 +445,21 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.set_overlay()
 
     def _default_geometry(self) -> None:
+        """First run: 1366 x 768 where the screen has room for it and its frame, centred;
+        otherwise (1366 x 768 and 1280 x 1024 screens, 150 % scaling) maximised, so nothing is
+        cut off by the screen edge or the taskbar."""
         screen = QGuiApplication.primaryScreen()
         avail = screen.availableGeometry() if screen is not None else None
         w, h = 1366, 768
-        if avail is not None and avail.width() > 0:
-            w, h = min(w, avail.width()), min(h, avail.height())
+        if avail is None or avail.width() <= 0:
+            self.resize(w, h)
+            return
+        if avail.width() < w + FRAME_ALLOWANCE[0] or avail.height() < h + FRAME_ALLOWANCE[1]:
+            self.resize(min(w, avail.width()), min(h, avail.height()))
+            self.setWindowState(Qt.WindowState.WindowMaximized)
+            return
         self.resize(w, h)
+        self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -43,8 +43,12 @@ class AnalysisMixin:
 
     def _engine_loaded(self, engine) -> None:
         info = engine.info
-        self.device_label.setText(engine.device_label)
-        self.device_label.setToolTip("The device running the model")
+        note = getattr(engine, "fallback_note", None)
+        self.device_label.setText(engine.device_label + (" (GPU not available)" if note else ""))
+        self.device_label.setStyleSheet("color: #b7791f; font-weight: bold;" if note else "")
+        self.device_label.setToolTip(note or "The device running the model")
+        if note:
+            self.show_message(note, error=True, timeout_ms=0)
         self.model_label.setText(f"Model {info['name']} {info['version']}")
         self.model_label.setToolTip(f"SHA-256 {info['sha256']}\n{engine.model_dir}")
         self.engine_ready.emit()

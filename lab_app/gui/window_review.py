@@ -14,7 +14,7 @@ from lab_app.core.session import SessionRuleError
 
 from .field_loader import FieldData, FieldJob
 from .segmentation_panel import params_from_json
-from .theme import CLASS_IDS, class_label, error_reason
+from .theme import CLASS_IDS, class_label, error_reason, flag_label
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,21 @@ class ReviewMixin:
         except SessionRuleError as exc:
             self.dialogs.error(self, exc.title, str(exc))
             return
-        self._decide(row, ACCEPTED)
+        flags = self.session.flags_to_confirm(row)
+        reason = None
+        if flags:
+            # A flagged call is never accepted with one key: the technician confirms having
+            # looked, and the confirmation is the decision's reason in the audit trail.
+            labels = ", ".join(flag_label(f) for f in flags)
+            if not self.dialogs.confirm(
+                    self, "Accept a flagged call?",
+                    f"{row.name} is flagged: {labels}. Look at the field (and the activation map) "
+                    f"before accepting {class_label(row.result.prediction)}.\n\nAccept the model's "
+                    "call anyway? Your confirmation is recorded."):
+                self.show_message("Not accepted: the flagged call is still waiting for a decision.")
+                return
+            reason = f"Accepted after review despite: {labels}"
+        self._decide(row, ACCEPTED, reason=reason)
 
     def override_current(self, class_index: int) -> None:
         row = self._reviewable_row()
@@ -265,6 +279,19 @@ class ReviewMixin:
         else:
             self.select_proxy_row(proxy_row)
         return True
+
+    def go_flagged(self, step: int = +1) -> bool:
+        """Select the next (or previous) image with a flag in list order, wrapping around."""
+        n = self.proxy.rowCount()
+        start = self.current_proxy_row()
+        for k in range(1, n + 1):
+            r = (start + step * k) % n if start >= 0 else (k - 1 if step > 0 else n - k)
+            row = self.proxy.row_at(r)
+            if row.flags and row is not self.current_row():
+                self.select_proxy_row(r)
+                return True
+        self.show_message("No other image in the list has a flag.")
+        return False
 
     def step_image(self, step: int) -> None:
         n = self.proxy.rowCount()

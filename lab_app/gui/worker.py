@@ -177,12 +177,25 @@ class CallableWorker(QRunnable):
 def load_engine(model_dir: str | Path | None, device: str) -> Any:
     """Build the inference engine (imports onnxruntime or torch): call it in a worker thread.
     The pipeline and the image loader are imported here too, so that the GUI thread does not
-    pay for their first import when the technician opens images."""
+    pay for their first import when the technician opens images.
+
+    When CUDA was asked for and cannot be used, the window runs on the CPU instead of leaving the
+    images pending: the engine then carries ``fallback_note``, a sentence the window shows."""
     import importlib
     for name in ("lab_app.core.pipeline", "lab_app.core.overlays"):   # warm imports
         importlib.import_module(name)
+    from model.errors import DeviceError
     from model.inference import InferenceEngine
-    return InferenceEngine(model_dir or None, device=device)
+    try:
+        return InferenceEngine(model_dir or None, device=device)
+    except DeviceError as exc:
+        if device != "cuda":
+            raise
+        log.warning("CUDA not usable, falling back to the CPU: %s", exc)
+        engine = InferenceEngine(model_dir or None, device="cpu")
+        engine.fallback_note = (f"The GPU could not be used ({str(exc).rstrip('.')}); the model runs "
+                                "on the CPU, which is slower but gives the same calls.")
+        return engine
 
 
 def engine_error_text(exc_text: str) -> str:
