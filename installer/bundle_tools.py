@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from model.errors import ModelLoadError
+from model.manifest import identity_of, read_manifest, verify_model
 from model.modeldir import verify_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,14 +150,18 @@ def check_model_dir(model_dir: Path, flavor: str) -> dict:
     for f in ("MODEL_CARD.md",):
         if not (model_dir / f).is_file():
             raise SystemExit(f"{model_dir / f} is missing; every bundled model carries its card.")
+    try:  # the manifest the engine checks first (model/manifest.py): every file, model.json too
+        verify_model(model_dir)
+    except ModelLoadError as exc:
+        raise SystemExit(f"{exc} Not bundling it.") from exc
     return meta
 
 
 def model_datas(model_dirs: Iterable[Path], flavor: str) -> tuple[list[tuple[str, str]], list[dict]]:
     """(src, dest-folder) pairs under resources/models/<name>/, plus a summary of each model.
 
-    The cpu flavor leaves weights.pt out: only torch reads it, and the ONNX path verifies
-    model.onnx against model.json alone.
+    The cpu flavor leaves weights.pt out: only torch reads it, and manifest.json (which still
+    names its checksum, so the model's identity is the same in both flavors) allows its absence.
     """
     datas, summary = [], []
     for d in model_dirs:
@@ -170,6 +175,7 @@ def model_datas(model_dirs: Iterable[Path], flavor: str) -> tuple[list[tuple[str
             rel_parent = f.relative_to(d).parent
             datas.append((str(f), str(Path("resources", "models", d.name, rel_parent))))
         summary.append({"folder": d.name, "name": meta.get("name"), "version": meta.get("version"),
+                        "identity": identity_of(read_manifest(d)),
                         "onnx_sha256": meta.get("onnx_sha256"), "weights_sha256": meta.get("sha256"),
                         "weights_bundled": flavor != "cpu"})
     return datas, summary

@@ -6,6 +6,8 @@ and any starting point comes from a local file (``load_init_weights``).
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -42,12 +44,19 @@ class LogitsFeaturesCam(nn.Module):
         return logits, feats, cam
 
 
-def load_model_dir_net(model_dir: Path, meta: dict) -> MobileNetV2:
+def load_model_dir_net(model_dir: Path, meta: dict, data: bytes | None = None) -> MobileNetV2:
     """The network of a model dir (on the CPU, train mode), its weights.pt checked first against
-    the sha256 in model.json ``meta``: what inference and distillation teachers run."""
-    path = verify_file(model_dir, WEIGHTS, meta["sha256"])
+    the sha256 in model.json ``meta``: what inference and distillation teachers run. ``data``:
+    the bytes of weights.pt the engine already checked against the manifest."""
+    path = Path(model_dir) / WEIGHTS
+    if data is None:
+        verify_file(model_dir, WEIGHTS, meta["sha256"])
+    elif hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise ModelLoadError(f"The model file {path} does not match the checksum model.json "
+                             "records; reinstall the model.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data) if data is not None else path, map_location="cpu",
+                           weights_only=True)
         net = build_model(len(meta["classes"]))
         net.load_state_dict(state)
     except (RuntimeError, OSError, ValueError, KeyError) as exc:

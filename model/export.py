@@ -26,6 +26,7 @@ from .errors import DataError
 from .metrics import classification_report, expected_calibration_error, softmax
 from .model_card import render_model_card
 from .atomic import atomic_write_bytes, atomic_write_json
+from .manifest import write_manifest
 from .modeldir import ONNX, WEIGHTS, read_model_json, sha256_file
 from .plots import confusion_png, training_curve_png
 from .preprocessing import PreprocessConfig, model_field, preprocess_fields
@@ -242,6 +243,7 @@ def export_from_run(run_dir: Path, val_samples=None, y_val=None, val_fields=None
     atomic_write_bytes(out / "split.json", (run_dir / "split.json").read_bytes())
     training_curve_png(run["history"], out / "training_curve.png", f"{meta['name']} training")
     atomic_write_bytes(out / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
+    write_manifest(out)   # last: the model's identity covers every file written above
     return out
 
 

@@ -11,6 +11,7 @@ Importing this module imports neither torch nor onnxruntime; each loads when an 
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import platform
 import threading
@@ -22,7 +23,8 @@ import numpy as np
 from .errors import BackendMissingError, DeviceError, ModelLoadError
 from .metrics import softmax
 from . import ood
-from .modeldir import ONNX, default_model_dir, read_model_json, verify_file
+from .manifest import verify_model
+from .modeldir import MODEL_JSON, ONNX, WEIGHTS, REQUIRED_KEYS, default_model_dir, read_model_json
 from .preprocessing import PreprocessConfig, preprocess
 
 
@@ -54,7 +56,20 @@ class InferenceEngine:
         if device not in ("auto", "cpu", "cuda"):
             raise DeviceError(f"Unknown device '{device}'; use auto, cpu or cuda.")
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
-        self.meta = read_model_json(self.model_dir)
+        read_model_json(self.model_dir)           # the folder and model.json: clear messages
+        if backend is None:
+            backend = self._choose_backend(device)
+        if backend not in ("onnx", "torch"):
+            raise DeviceError(f"Unknown inference backend '{backend}'.")
+        # Every file that affects a call is checked against manifest.json (model/manifest.py);
+        # what runs below is the bytes that were checked, and the identity names them all.
+        self._verified = verify_model(self.model_dir, backend)
+        self.identity = self._verified.identity
+        self.meta = self._verified.meta()
+        missing = [k for k in REQUIRED_KEYS if k not in self.meta]
+        if missing:
+            raise ModelLoadError(f"{self.model_dir / MODEL_JSON} is incomplete (missing "
+                                 f"{', '.join(missing)}).")
         self.classes: list[str] = list(self.meta["classes"])
         self.display_names: dict[str, str] = dict(self.meta["display_names"])
         self.preprocess_config = PreprocessConfig.from_json(self.meta)
@@ -66,17 +81,14 @@ class InferenceEngine:
         self.background_range = self.meta.get("background_range")
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        if backend is None:
-            backend = self._choose_backend(device)
         if backend == "onnx":
             if device == "cuda":
                 raise DeviceError("The ONNX backend runs on the CPU only; use device auto or cpu.")
             self._load_onnx(threads)
-        elif backend == "torch":
-            self._load_torch(device)
         else:
-            raise DeviceError(f"Unknown inference backend '{backend}'.")
+            self._load_torch(device)
         self.backend = backend
+        self._verified.contents.clear()             # the checked bytes are loaded; free them
 
     # -- loading ------------------------------------------------------------------------------
     def _load_feature_density(self):
@@ -84,9 +96,14 @@ class InferenceEngine:
         record = self.meta.get("feature_density")
         if not record:
             return None, None
-        path = verify_file(self.model_dir, ood.FILENAME, record.get("sha256"))
+        name = record.get("file", ood.FILENAME)
+        path = self.model_dir / name
+        data = self._verified.contents.get(name)
+        if data is None or record.get("sha256") != self._verified.manifest["files"].get(name):
+            raise ModelLoadError(f"The feature density {path} is not the one model.json records; "
+                                 "reinstall the model.")
         try:
-            density = ood.FeatureDensity.load(path)
+            density = ood.FeatureDensity.load(io.BytesIO(data))
         except (OSError, ValueError, KeyError) as exc:
             raise ModelLoadError(f"{path} cannot be read: {exc}") from exc
         return density, float(record["threshold"])
@@ -111,7 +128,10 @@ class InferenceEngine:
         except ImportError:
             raise BackendMissingError("ONNX Runtime is not installed; install onnxruntime to run "
                                       "the model on the CPU.") from None
-        path = verify_file(self.model_dir, ONNX, self.meta.get("onnx_sha256"))
+        path = self.model_dir / ONNX
+        if self.meta.get("onnx_sha256") != self._verified.manifest["files"].get(ONNX):
+            raise ModelLoadError(f"The model file {path} does not match the checksum model.json "
+                                 "records; reinstall the model.")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
@@ -120,7 +140,7 @@ class InferenceEngine:
         # No busy-waiting between batches: the pipeline's preparation threads need those cores.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts,
+            self._session = ort.InferenceSession(self._verified.contents[ONNX], sess_options=opts,
                                                  providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad graph
             raise ModelLoadError(f"ONNX Runtime could not load {path}: {exc}") from exc
@@ -142,7 +162,8 @@ class InferenceEngine:
                               "(check the NVIDIA driver). Use --device cpu.")
         else:
             dev = torch.device("cpu")
-        net = load_model_dir_net(self.model_dir, self.meta)
+        net = load_model_dir_net(self.model_dir, self.meta,
+                                 self._verified.contents.get(WEIGHTS))
         if dev.type == "cuda":
             # Full fp32 convolutions: the GPU must make the same calls as the CPU build.
             torch.backends.cudnn.allow_tf32 = False
@@ -157,8 +178,11 @@ class InferenceEngine:
     # -- running ------------------------------------------------------------------------------
     @property
     def info(self) -> dict:
+        # "sha256" is the model's identity: the hash of its manifest (model/manifest.py), which
+        # covers model.json, model.onnx, weights.pt and the feature density.
         return {"name": self.meta["name"], "version": self.meta["version"],
-                "sha256": self.meta["sha256"], "classes": self.classes,
+                "sha256": self.identity, "weights_sha256": self.meta["sha256"],
+                "classes": self.classes,
                 "input_size": self.preprocess_config.input_size, "temperature": self.temperature,
                 "low_confidence_threshold": self.low_confidence_threshold,
                 "unlike_training_threshold": self.unlike_training_threshold,

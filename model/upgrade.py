@@ -33,6 +33,7 @@ from .errors import DataError, ModelError
 from .export import fit_feature_density
 from .model_card import render_model_card
 from .atomic import atomic_write_bytes, atomic_write_json
+from .manifest import MANIFEST, write_manifest
 from .modeldir import read_model_json, sha256_file
 from .preprocessing import PreprocessConfig, model_field
 from .white_balance import BACKGROUND_STATS, background_stats, estimate_background
@@ -100,7 +101,7 @@ def upgrade(model_dir: Path, data_dirs: list[str], out: Path, version: str,
             raise DataError(f"{threshold_from} has no unlike-training detector to scale from.")
     out.mkdir(parents=True, exist_ok=True)
     for f in model_dir.iterdir():
-        if f.is_file() and f.name not in ("model.json", "MODEL_CARD.md"):
+        if f.is_file() and f.name not in ("model.json", "MODEL_CARD.md", MANIFEST):
             shutil.copy2(f, out / f.name)
     train_fields = [model_field(raws[s.rel], pre) for s in train]
     val_fields = [model_field(read_rgb(s.path), pre) for s in val] if val else None
@@ -124,6 +125,7 @@ def upgrade(model_dir: Path, data_dirs: list[str], out: Path, version: str,
                  "low-confidence threshold unchanged.").strip()
     atomic_write_json(out / "model.json", meta)
     atomic_write_bytes(out / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
+    write_manifest(out)   # the new model.json and density get a new identity
     return out
 
 

@@ -56,6 +56,8 @@ def model_copy(model_dir: Path, dst: Path, **changes) -> Path:
     meta = json.loads((dst / "model.json").read_text(encoding="utf-8"))
     meta.update(changes)
     (dst / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    from model.manifest import write_manifest
+    write_manifest(dst)   # an edited model.json is another model, with its own identity
     return dst
 
 
@@ -198,12 +200,12 @@ def test_resume_recomputes_rows_of_another_model(fields, model_dir, tmp_path, mo
     with monkeypatch.context() as m:
         _interrupt_after(m, 4)
         assert cli.main(_args(fields, out, other)) == cli.EXIT_INTERRUPTED
-    assert {r["model"]["sha256"] for r in _journal(out)} == {"0" * 64}
+    from model.manifest import verify_model
+    assert {r["model"]["sha256"] for r in _journal(out)} == {verify_model(other).identity}
     prepared = _record_prepared(monkeypatch)
     assert cli.main(_args(fields, out, model_dir, "--resume")) == 0
     assert len(prepared) == 8
-    sha = json.loads((model_dir / "model.json").read_text())["sha256"]
-    assert {r["model"]["sha256"] for r in _rows(out)} == {sha}
+    assert {r["model"]["sha256"] for r in _rows(out)} == {verify_model(model_dir).identity}
 
 
 def test_resume_recomputes_rows_of_another_segmentation_preset(fields, model_dir, tmp_path,
