@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="model folder (default: the bundled model)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="compute device (default: the preference, normally auto)")
+    p.add_argument("--gallery", action="store_true",
+                   help="open with the cell gallery showing (every cell of the case by call)")
     p.add_argument("--watch", metavar="DIR",
                    help="analyse each image saved into DIR (e.g. by the camera software) as it arrives")
     p.add_argument("--watch-existing", action="store_true",
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None,
         QTimer.singleShot(0, lambda: win.open_paths(paths))
     if args.watch:
         QTimer.singleShot(0, lambda: win.watch_folder(args.watch, include_existing=args.watch_existing))
+    if args.gallery:
+        win.show_gallery(True)
     shooter = None
     if args.screenshot:
         from .gui.screenshot import ScreenshotRunner

@@ -12,6 +12,10 @@ case database and settings folder. Pictures:
 - ``needs-review.png``: the list filtered to flagged images (an empty field, out of scope);
 - ``error-row.png``: an unreadable file: an error row with its reason, no dialog;
 - ``segmentation-preview.png``: custom segmentation settings previewed on the current field;
+- ``cell-gallery.png``: every cell of the case side by side, grouped by call, one highlighted
+  in its field after a click;
+- ``main-window-1280x1024.png``, ``main-window-1920x1080.png``: the same case on the other
+  clinic screens (main-window.png is 1366 x 768);
 - ``camera-panel.png``: the live camera panel (the sample fields played as a camera) after a
   capture with Space: the focus score, and the captured field analysed in the case;
 All at 1366 x 768, the smallest screen the window is made for.
@@ -197,6 +201,25 @@ def main(argv: list[str] | None = None) -> int:
     shots.append(save_grab(win, args.out / "segmentation-preview.png"))
     win.seg_panel.reset_to_preset()
     win.side_tabs.setCurrentIndex(0)
+
+    # The cell gallery, one cell shown in its field.
+    win.show_gallery(True)
+    settle(win, extra_s=0.6)
+    tiles = win.gallery.tiles()
+    if tiles:
+        win.show_cell(*tiles[min(3, len(tiles) - 1)])
+        settle(win, extra_s=0.6)
+    shots.append(save_grab(win, args.out / "cell-gallery.png"))
+    win.show_gallery(False)
+    win.dock_results.raise_()
+
+    # The other clinic screens.
+    for w, h in ((1280, 1024), (1920, 1080)):
+        win.resize(w, h)
+        settle(win, extra_s=0.6)
+        shots.append(save_grab(win, args.out / f"main-window-{w}x{h}.png"))
+    win.resize(width, height)
+    settle(win)
 
     # At the microscope: the camera panel, fed by the sample fields, after one capture.
     win.gui_state.set_str("camera/source", str(args.samples))

@@ -43,6 +43,8 @@ _SPECS: list[tuple[str, str, list, str, bool, bool]] = [
     ("show_mask", "Segmentation &mask", ["M"], "Show the segmentation mask", True, True),
     ("show_outlines", "Cell &outlines with numbers", ["O"], "Show cell outlines and numbers", True, True),
     ("show_cam", "&Activation map", ["A"], "Show where the model looked for its call", True, True),
+    ("gallery", "Cell &gallery", ["Ctrl+Shift+G"], "Every cell of the case side by side, grouped by call",
+     False, True),
     ("fit", "&Fit to window", ["F"], "Show the whole field", True, False),
     ("zoom_in", "Zoom &in", ["+", "="], "Zoom in", True, False),
     ("zoom_out", "Zoom &out", ["-"], "Zoom out", True, False),

@@ -73,7 +73,7 @@ class FieldJob(QRunnable):
     def _load(self) -> FieldData:
         from lab_app.core.errors import ImageLoadError, SegmentationError
         from lab_app.core.imaging import load_rgb
-        from lab_app.core.segmentation import segment
+        from lab_app.core.cells import segment_like_analysis
 
         data = FieldData(self.request, self.path, self.rgb, self.image)
         try:
@@ -81,7 +81,7 @@ class FieldJob(QRunnable):
                 data.rgb = load_rgb(self.path).rgb
             if data.image is None:
                 data.image = rgb_to_qimage(data.rgb)
-            data.seg = segment(data.rgb, self.params)
+            data.seg = segment_like_analysis(data.rgb, self.params)   # the analysis's cells
         except (ImageLoadError, SegmentationError) as exc:
             data.error = str(exc)
         return data

@@ -32,6 +32,7 @@ from lab_app.core.settings import Settings, SettingsError, load_settings, save_s
 from .actions import Actions
 from .analysis_controller import AnalysisController
 from .camera_panel import CameraPanel
+from .cell_gallery import CellGallery
 from .case_panel import CasePanel
 from .dialogs import Dialogs
 from .gui_state import GuiState
@@ -118,6 +119,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._field = None
         self._field_cam = None
         self._field_request = 0
+        self._pending_highlight: tuple[str, int] | None = None
         self._closed = False
         self._reload_after_run = False
 
@@ -225,6 +227,11 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
                                     Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_results = self._dock("Results", "dockResults", results,
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.gallery = CellGallery()
+        self.dock_gallery = self._dock("Cells", "dockCells", self.gallery,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.dock_results, self.dock_gallery)
+        self.dock_results.raise_()
         self.camera_panel = CameraPanel()
         self.dock_camera = self._dock("Camera", "dockCamera", self.camera_panel,
                                       Qt.DockWidgetArea.RightDockWidgetArea)
@@ -292,6 +299,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         m.addSeparator()
         for act in (a.fit, a.zoom_in, a.zoom_out, a.actual_size):
             m.addAction(act)
+        m.addSeparator()
+        m.addAction(a.gallery)
         m.addSeparator()
         m.addAction(a.focus_list)
         m.addSeparator()
@@ -375,6 +384,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.watcher.files_ready.connect(self._watched_files)
         self.watcher.stopped.connect(self._watch_stopped)
         self.camera_panel.capture_requested.connect(self.capture_field)
+        a.gallery.triggered.connect(self.show_gallery)
+        self.dock_gallery.visibilityChanged.connect(self._gallery_visibility)
+        self.gallery.cell_activated.connect(self.show_cell)
         a.export_pdf.triggered.connect(self.export_pdf)
         a.export_csv.triggered.connect(self.export_csv)
         a.sign_off.triggered.connect(self.sign_off)
@@ -575,6 +587,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._closed = True
         self.watcher.stop()
         self.camera_panel.shutdown()
+        self.gallery.shutdown()
         stopped = self.analysis.shutdown(timeout_ms)
         self.save_gui_state()
         self.thumbs.shutdown()

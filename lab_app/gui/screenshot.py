@@ -27,6 +27,8 @@ def window_settled(win, expect_results: bool = True) -> bool:
     if row is not None and (win._field is None or win._field.path != row.path):
         if not win.viewer.view._placeholder:   # an unreadable file shows its reason instead
             return False
+    if win.gallery.busy:                   # the cell gallery is still cutting crops
+        return False
     return not win.thumbs._pending
 
 

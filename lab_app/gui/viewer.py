@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsItem, QGraphicsItemGroup, QGraph
 from lab_app.core.vocabulary import MASK_RGBA
 
 OUTLINE_COLOUR = QColor(40, 255, 90)
+HIGHLIGHT_COLOUR = QColor(255, 214, 0)
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.05, 64.0
 
@@ -78,6 +79,7 @@ class FieldView(QGraphicsView):
 
     # -- content --------------------------------------------------------------------------
     def clear_field(self, placeholder: str = "") -> None:
+        self.highlight_cell(None)
         self._base.setPixmap(QPixmap())
         self._mask.setPixmap(QPixmap())
         self._cam.setPixmap(QPixmap())
@@ -90,6 +92,7 @@ class FieldView(QGraphicsView):
         return not self._base.pixmap().isNull()
 
     def set_field(self, image: QImage, keep_view: bool = False) -> None:
+        self.highlight_cell(None)
         self._placeholder = ""
         self._base.setPixmap(QPixmap.fromImage(image))
         self._scene.setSceneRect(QRectF(0, 0, image.width(), image.height()))
@@ -151,6 +154,32 @@ class FieldView(QGraphicsView):
                 # Centred on the centroid at every zoom (offset in screen pixels).
                 label.setTransform(label.transform().translate(-br.width() / 2, -br.height() / 2))
                 self._outlines.addToGroup(label)
+
+    def highlight_cell(self, cell: Any | None) -> None:
+        """Draw one cell's outline thick in yellow and centre the view on it (the gallery's
+        click-through); None removes the highlight."""
+        if getattr(self, "_highlight", None) is not None:
+            self._scene.removeItem(self._highlight)
+            self._highlight = None
+        if cell is None or len(cell.contour) < 2:
+            return
+        path = QPainterPath()
+        pts = cell.contour
+        path.moveTo(float(pts[0][0]) + 0.5, float(pts[0][1]) + 0.5)
+        for x, y in pts[1:]:
+            path.lineTo(float(x) + 0.5, float(y) + 0.5)
+        path.closeSubpath()
+        item = QGraphicsPathItem(path, self._base)
+        pen = QPen(HIGHLIGHT_COLOUR, 4.0)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setZValue(5)
+        self._highlight = item
+        self.centerOn(QPointF(*cell.centroid))
+
+    @property
+    def highlighted(self) -> bool:
+        return getattr(self, "_highlight", None) is not None
 
     # -- overlay switches -----------------------------------------------------------------
     def set_overlays(self, mask: bool | None = None, outlines: bool | None = None,

@@ -240,6 +240,7 @@ class AnalysisMixin:
         if self.current_row() is None and self.proxy.rowCount():
             self.select_proxy_row(0)
         self.refresh_current()
+        self._refresh_gallery()
         if self._reload_after_run:
             self._reload_after_run = False
             self.start_engine(reload=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex
+from PySide6.QtCore import QModelIndex, Qt
 
 from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, PENDING
 from lab_app.core.case_rows import ImageRow
@@ -99,6 +99,7 @@ class ReviewMixin:
             view.set_cam(None)
         self._field = data
         view.set_segmentation(data.seg)
+        self._apply_pending_highlight()
         self._update_viewer_header(row)
         self.field_shown.emit(data.path)
 
@@ -243,6 +244,7 @@ class ReviewMixin:
             self.dialogs.error(self, "Decision not saved", str(exc))
             return False
         self._refresh_summary()
+        self._refresh_gallery()      # the cell's group follows the technician's call
         what = {ACCEPTED: f"Accepted {class_label(image.result.prediction)}",
                 OVERRIDDEN: f"Overridden to {class_label(override_class)}",
                 PENDING: "Decision undone"}[decision]
@@ -304,6 +306,51 @@ class ReviewMixin:
         if self.current_row() is None and self.proxy.rowCount():
             self.select_proxy_row(0)
         self.refresh_current()
+
+    # --------------------------------------------------------------------------- cell gallery
+    def show_gallery(self, checked: bool = True) -> None:
+        if checked:
+            self.dock_gallery.show()
+            self.dock_gallery.raise_()
+            self.resizeDocks([self.dock_gallery], [max(300, self.height() // 3)],
+                             Qt.Orientation.Vertical)
+            self.gallery.view.setFocus()
+        else:
+            self.dock_gallery.hide()
+
+    def _gallery_visibility(self, visible: bool) -> None:
+        self.actions_.gallery.setChecked(visible)
+        if visible:
+            self.gallery.show_rows(self.session.rows)
+
+    def _refresh_gallery(self) -> None:
+        if self.dock_gallery.isVisible() and not self.dock_gallery.visibleRegion().isEmpty():
+            self.gallery.show_rows(self.session.rows)
+
+    def show_cell(self, path: str, cell: int) -> None:
+        """The gallery's click-through: show the cell's field with that cell highlighted."""
+        i = self.session.find(path)
+        if i < 0:
+            return
+        proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+        if proxy_row < 0:                       # hidden by a filter: show everything
+            self.image_list.set_filters(None, "all")
+            proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+        self._pending_highlight = (path, cell)
+        self.actions_.show_outlines.setChecked(True)
+        if proxy_row == self.current_proxy_row() and self._field is not None \
+                and self._field.path == path:
+            self._apply_pending_highlight()
+        else:
+            self.select_proxy_row(proxy_row)
+
+    def _apply_pending_highlight(self) -> None:
+        pending, data = self._pending_highlight, self._field
+        if pending is None or data is None or data.path != pending[0] or data.seg is None:
+            return
+        self._pending_highlight = None
+        cell = next((c for c in data.seg.cells if c.label == pending[1]), None)
+        self.viewer.view.highlight_cell(cell)
 
     def _refresh_summary(self) -> None:
         self.summary.update_summary(self.session.images(), self.session.pending_count())
