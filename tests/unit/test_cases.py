@@ -525,3 +525,143 @@ def test_killed_writer_leaves_database_consistent(tmp_path):
     assert audits == 7 * len(counts)                     # create + 6 add_image per case
     with CaseStore(db) as s:                             # the app reopens it normally
         assert len(s.list_cases()) == len(counts)
+
+
+# ---------------------------------------- sign-off, amendment and audit: exact stored values
+def _decided(store, n=2, **kw):
+    case = new_case(store, results=[result(f"{chr(97 + i)}.png") for i in range(n)], **kw)
+    for img in case.images:
+        store.set_decision(case.id, img.id, "Ana", "accepted")
+    return store.get_case(case.id)
+
+
+def test_sign_off_stores_who_and_when_and_audits_both_names(store):
+    alone = store.sign_off(_decided(store).id, "Ana Tech")
+    assert alone.signed_by == "Ana Tech" and alone.signed_at
+    assert alone.reviewer_signed_by is None and alone.reviewer_signed_at is None
+    both = store.sign_off(_decided(store).id, " Ana Tech ", " Dr. Rev ")
+    assert (both.signed_by, both.reviewer_signed_by) == ("Ana Tech", "Dr. Rev")
+    assert both.reviewer_signed_at == both.signed_at == both.updated_at
+    log = [(e.actor, e.field, e.new) for e in store.audit(both.id) if e.action == "sign_off"]
+    assert log == [("Ana Tech", "technician", "Ana Tech"), ("Dr. Rev", "reviewer", "Dr. Rev")]
+
+
+@pytest.mark.parametrize("technician", ["", "   ", None])
+def test_sign_off_without_a_technician_is_refused(store, technician):
+    case = _decided(store)
+    with pytest.raises(CaseStoreError, match=r"^Sign-off needs the technician's name\.$"):
+        store.sign_off(case.id, technician)
+    assert store.get_case(case.id).status == "open"
+
+
+def test_sign_off_messages_say_what_to_do(store):
+    case = new_case(store, results=[result(f"f{i}.png") for i in range(5)])
+    with pytest.raises(CaseStoreError, match=r"^5 image\(s\) still need a decision before "
+                                             r"sign-off: f0\.png, f1\.png, f2\.png and 2 more\.$"):
+        store.sign_off(case.id, "Ana Tech")
+    for img in case.images[:2]:
+        store.set_decision(case.id, img.id, "Ana", "accepted")
+    with pytest.raises(CaseStoreError, match=r": f2\.png, f3\.png, f4\.png\.$"):
+        store.sign_off(case.id, "Ana Tech")
+    for img in case.images[2:]:
+        store.set_decision(case.id, img.id, "Ana", "accepted")
+    with pytest.raises(CaseStoreError, match=r"^This lab requires a reviewer to sign off as well; "
+                                             r"enter the reviewer's name\.$"):
+        store.sign_off(case.id, "Ana Tech", require_reviewer=True)
+    with pytest.raises(CaseStoreError, match=r"^The reviewer must be a different person from "
+                                             r"the technician\.$"):
+        store.sign_off(case.id, "Ana Tech", "ANA TECH")
+    store.sign_off(case.id, "Ana Tech")
+    with pytest.raises(CaseLockedError, match=rf"^Case {case.id} is already signed off; use an "
+                                              r"amendment to change it\.$"):
+        store.sign_off(case.id, "Ana Tech")
+    with pytest.raises(CaseLockedError, match=rf"^Case {case.id} is signed off and locked; changes "
+                                              r"must be made as an amendment with a reason\.$"):
+        store.set_decision(case.id, case.images[0].id, "Ana", "pending")
+
+
+def test_decision_reasons_are_stored_trimmed_and_the_case_touched(store):
+    case = new_case(store, results=[result("a.png"), result("b.png", "Pro")])
+    a, b = case.images
+    before = store.get_case(case.id).updated_at
+    assert store.set_decision(case.id, a.id, "Ana", "accepted").decision.reason is None
+    assert store.get_case(case.id).updated_at > before
+    got = store.set_decision(case.id, b.id, "Ana", "accepted", reason="  typical blasts  ")
+    assert got.decision.reason == "typical blasts"
+    store.set_decision(case.id, b.id, "Ana", "overridden", "Early", "second look")
+    store.set_decision(case.id, b.id, "Ana", "pending")
+    log = [(e.old, e.new) for e in store.audit(case.id) if e.field == "decision" and e.image_id == b.id]
+    assert log == [("pending", "accepted"), ("accepted", "overridden to Early: second look"),
+                   ("overridden to Early: second look", "pending")]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(decision="overridden", override_class="Pro", reason=""), r"^An override needs a reason\.$"),
+    (dict(decision="overridden", override_class="Pre", reason="x"),
+     r"^The override equals the predicted subtype; accept the call instead\.$"),
+    (dict(decision="accepted", override_class="Pro"),
+     r"^An accepted call cannot have an override class; choose override\.$"),
+])
+def test_decision_messages_say_what_to_do(store, kwargs, message):
+    case = new_case(store, results=[result("a.png")])
+    with pytest.raises(CaseStoreError, match=message):
+        store.set_decision(case.id, case.images[0].id, "Ana", **kwargs)
+
+
+def test_messages_for_images_without_a_call(store):
+    case = new_case(store, results=[
+        result("bad.tif", None, status="error", error="not an image", sha=None),
+        result("oos.png", "Benign", 0.4, flags=[FLAG_OUT_OF_SCOPE]), result("none.png", None)])
+    bad, oos, none = case.images
+    with pytest.raises(CaseStoreError, match=r"^This image could not be analysed, so there is no "
+                                             r"call to review\.$"):
+        store.set_decision(case.id, bad.id, "Ana", "accepted")
+    with pytest.raises(CaseStoreError, match=r"^This image is flagged out of scope; accepting it "
+                                             r"is not possible, override it with the subtype you "
+                                             r"see or leave it pending\.$"):
+        store.set_decision(case.id, oos.id, "Ana", "accepted")
+    with pytest.raises(CaseStoreError, match=r"^This image has no predicted subtype to accept; "
+                                             r"override it instead\.$"):
+        store.set_decision(case.id, none.id, "Ana", "accepted")
+    # Overriding an out-of-scope image to its own (unusable) prediction is a real decision.
+    got = store.set_decision(case.id, oos.id, "Ana", "overridden", "Benign", "seen by eye")
+    assert got.final_class == "Benign"
+
+
+@pytest.mark.parametrize("reason", ["", "  ", None])
+def test_an_amendment_without_a_reason_is_refused(store, reason):
+    case = store.sign_off(_decided(store).id, "Ana Tech")
+    with pytest.raises(CaseStoreError, match=r"^An amendment needs a reason\.$"):
+        store.amend(case.id, "Ana", reason, fields={"patient_name": "X"})
+    assert store.get_case(case.id).status == "signed"
+
+
+def test_amending_with_a_new_result_is_stored_and_audited_with_the_reason(store):
+    case = store.sign_off(_decided(store).id, "Ana Tech")
+    a = case.images[0]
+    with pytest.raises(CaseStoreError, match=r"^The amendment changes nothing\.$"):
+        store.amend(case.id, "Ana", "no-op", fields={"sample_id": "S-42"})
+    with pytest.raises(CaseStoreError, match=r"instead of amending it\.$"):
+        store.amend(new_case(store).id, "Ana", "open case", fields={"patient_name": "X"})
+    again = result("a.png", "Pro", 0.97)
+    again.cells = 31
+    amended = store.amend(case.id, "Dr. Rev", "re-imaged at 100x", fields={"patient_sex": "F"},
+                          results=[again])
+    got = amended.image(a.id)
+    assert (got.result.prediction, got.result.cells) == ("Pro", 31)
+    assert got.decision.status == "pending"         # the accepted call no longer holds
+    (am,) = amended.amendments
+    assert am.reason == "re-imaged at 100x" and am.actor == "Dr. Rev"
+    assert am.changes.split("; ") == [
+        "patient_sex: M -> F",
+        f"image {a.id} (a.png) re-analysed: Pre 90.0% (model mobilenetv2-all 1.0.0) -> "
+        "Pro 97.0% (model mobilenetv2-all 1.0.0)",
+        f"image {a.id} decision reset to pending (re-analysis no longer supports the accepted call)"]
+    entries = [(e.actor, e.field, e.image_id, e.old, e.new, e.reason)
+               for e in store.audit(case.id) if e.action == "amend"]
+    assert entries == [
+        ("Dr. Rev", "patient_sex", None, "M", "F", "re-imaged at 100x"),
+        ("Dr. Rev", "result", a.id, "Pre 90.0% (model mobilenetv2-all 1.0.0)",
+         "Pro 97.0% (model mobilenetv2-all 1.0.0)", "re-imaged at 100x"),
+        ("Dr. Rev", "decision", a.id, "accepted", "pending",
+         "re-imaged at 100x (re-analysis no longer supports the accepted call)")]
