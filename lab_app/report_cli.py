@@ -2,9 +2,13 @@
 
     labapp-report CASE_ID --out FILE [--page-size A4|Letter] [--appendix] [--overwrite]
                   [--db PATH] [--model DIR]
+    labapp-report --verify [--db PATH]
 
 Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
-written (one-line message on stderr); 2 usage error. The page size defaults to the lab settings'
+written (one-line message on stderr), or the case was changed outside the program (its audit
+chain is broken: the report is written with a warning box at the top, and the line names the
+case); 2 usage error (also a --db URL: PostgreSQL is not supported yet). --verify checks every
+case of the database (exit 1 if any was changed). The page size defaults to the lab settings'
 one. The footer's validation metrics come from --model DIR's model.json, else from the metrics
 recorded with the case's results, else from the bundled model with the same sha256; calls are
 marked below the lab's threshold where the settings set one, else below that model's calibrated
@@ -30,8 +34,11 @@ PROG = "labapp-report"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Write the PDF report of a stored case "
                                 "(research use only).")
-    p.add_argument("case_id", type=int, metavar="CASE_ID", help="case number as shown in the case list")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="PDF file to write")
+    p.add_argument("case_id", type=int, nargs="?", metavar="CASE_ID",
+                   help="case number as shown in the case list")
+    p.add_argument("--out", type=Path, metavar="FILE", help="PDF file to write")
+    p.add_argument("--verify", action="store_true",
+                   help="check every case's audit chain instead (changes made outside the program)")
     p.add_argument("--page-size", choices=("A4", "Letter"), default=None,
                    help="paper size (default: the lab settings' size, else A4)")
     p.add_argument("--appendix", action="store_true", help="add larger images on appendix pages")
@@ -44,7 +51,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)         # exits 2 on a usage error
+    parser = _parser()
+    args = parser.parse_args(argv)         # exits 2 on a usage error
+    if not args.verify and (args.case_id is None or args.out is None):
+        parser.error("give CASE_ID and --out FILE (or --verify)")
+    from .core.cases import check_db_location
+    try:
+        check_db_location(args.db)
+    except LabAppError as exc:
+        parser.error(str(exc))
+    if args.verify:
+        return _verify(args.db)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     # Imported after parsing so --help stays fast.
     from .core.cases import CaseStore
@@ -66,11 +83,34 @@ def main(argv: list[str] | None = None) -> int:
                                     model_meta=meta, model_metrics=metrics,
                                     lab_threshold=lab_threshold, page_size=page_size or "A4",
                                     include_appendix=args.appendix, overwrite=args.overwrite)
+            found = store.verify_case(args.case_id)
     except LabAppError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     print(out)
+    if not found.intact:
+        print(f"{PROG}: error: {found.message()} The report {out} carries a warning box.",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _verify(db: Path | None) -> int:
+    """Every case's audit chain; one line per changed case, exit 1 if there is any."""
+    from .core.cases import CaseStore
+    try:
+        with CaseStore(db) as store:
+            found = store.verify_all()
+            where = store.path
+    except LabAppError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    broken = [f for f in found if not f.intact]
+    for f in broken:
+        print(f"{PROG}: {f.message()}", file=sys.stderr)
+    print(f"{len(found)} cases checked in {where}: "
+          f"{len(broken) or 'none'} changed outside the program.")
+    return 1 if broken else 0
 
 
 def _model_card(model_dir: Path | None,
@@ -91,11 +131,17 @@ def _model_card(model_dir: Path | None,
         recorded = recorded or bool(model.get("metrics"))
         if model.get("sha256"):
             shas.add(model["sha256"])
+    from model.errors import ModelLoadError
+    from model.manifest import identity_of, read_manifest
     from model.modeldir import bundled_models_root
     root = bundled_models_root()
     for card in sorted(root.glob("*/model.json")) if root.is_dir() else []:
         meta = _read_json(card)
-        if meta and meta.get("sha256") in shas:
+        try:   # results name the model's identity (its manifest); before, the weights' sha256
+            identity = identity_of(read_manifest(card.parent))
+        except ModelLoadError:
+            identity = None
+        if meta and (meta.get("sha256") in shas or identity in shas):
             return meta, None if recorded else meta.get("metrics")
     return None, None
 

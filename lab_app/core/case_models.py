@@ -126,6 +126,7 @@ class AuditEntry:
     old: str | None = None
     new: str | None = None
     reason: str | None = None
+    entry_hash: str | None = None      # the audit chain (lab_app/core/case_integrity.py)
 
 
 @dataclass
@@ -146,6 +147,9 @@ class Case:
     reviewer_signed_at: str | None = None
     images: list[CaseImage] = field(default_factory=list)
     amendments: list[Amendment] = field(default_factory=list)
+    # What CaseStore.verify_case found (lab_app/core/case_integrity.CaseIntegrity), where the
+    # front end checked: the report prints its digest, or a warning box when it is broken.
+    integrity: Any = field(default=None, compare=False, repr=False)
 
     @property
     def locked(self) -> bool:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -52,7 +53,9 @@ from typing import Any
 from model.atomic import atomic_write_text
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
+from . import case_integrity
 from .case_export import case_to_csv, case_to_json
+from .case_integrity import CaseIntegrity
 from .case_models import (ACCEPTED, AMENDED, DECISIONS, OPEN, OVERRIDDEN, PENDING, SIGNED, Amendment,
                           AuditEntry, Case, CaseImage, CaseInfo, Decision, LabInfo, Patient, Sample)
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
@@ -99,6 +102,25 @@ def default_data_dir() -> Path:
     return Path(user_data_dir(APP_DIR_NAME, appauthor=False))
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")   # two letters at least: C:/ is a drive
+
+
+def check_db_location(path: str | os.PathLike[str] | None) -> None:
+    """Refuse a database location this version cannot use (a URL), before anything is created:
+    ``postgresql://host/db`` would otherwise become a local folder called ``postgresql:``."""
+    if path is None:
+        return
+    match = _URL.match(os.fspath(path))
+    if match is None:
+        return
+    scheme = match.group(1).lower()
+    if scheme.startswith("postgres"):
+        raise CaseStoreError(f"PostgreSQL is not supported yet by this version: {os.fspath(path)}; "
+                             "give the path of a case database file or folder.")
+    raise CaseStoreError(f"The case database must be a file or folder on this computer, not a "
+                         f"{scheme} URL: {os.fspath(path)}.")
+
+
 def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The database file: ``path`` (a file, or an existing folder), else the data folder's file."""
     if path is None:
@@ -116,6 +138,7 @@ class CaseStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  clock: Callable[[], str] = utc_now, busy_timeout_s: float = 10.0) -> None:
+        check_db_location(path)
         self.path = resolve_db_path(path)
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
@@ -188,8 +211,12 @@ class CaseStore:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise CaseStoreError(f"The case database is busy or read-only ({exc}); try again.") from exc
+        self._local.unsealed = []
         try:
             yield conn
+            # Each audit entry of this transaction hashes the previous one and the committed
+            # content it changed (lab_app/core/case_integrity.py).
+            case_integrity.seal(conn, self._local.unsealed)
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -314,6 +341,7 @@ class CaseStore:
             if row["status"] != OPEN:
                 raise CaseLockedError(f"Case {case_id} is already signed off; use an amendment "
                                       "to change it.")
+            self._require_intact(c, case_id, whole_case=True)   # never sign what was altered
             case = self._load_case(c, case_id)
             pending = [img for img in case.images if img.in_scope and img.decision.status == PENDING]
             if pending:
@@ -352,6 +380,7 @@ class CaseStore:
             if row["status"] == OPEN:
                 raise CaseStoreError(f"Case {case_id} is not signed off; edit it directly "
                                      "instead of amending it.")
+            self._require_intact(c, case_id, whole_case=True)
             changes = self._apply_fields(c, row, dict(fields or {}), actor, now, action="amend",
                                          reason=reason)
             for result in results:
@@ -371,7 +400,8 @@ class CaseStore:
         with self._read() as c:
             self._case_row(c, case_id)
             rows = c.execute("SELECT * FROM audit WHERE case_id = ? ORDER BY id", (case_id,))
-            return [AuditEntry(**{k: r[k] for k in r.keys()}) for r in rows]
+            known = set(AuditEntry.__dataclass_fields__)
+            return [AuditEntry(**{k: r[k] for k in r.keys() if k in known}) for r in rows]
 
     # ------------------------------------------------------------------------------- export
     def export_json(self, case_id: int, out_path: str | os.PathLike[str], *,
@@ -398,9 +428,38 @@ class CaseStore:
     def _audit(self, c: sqlite3.Connection, case_id: int, actor: str, action: str, at: str, *,
                field: str | None = None, image_id: int | None = None, old: Any = None,
                new: Any = None, reason: str | None = None) -> None:
-        c.execute("""INSERT INTO audit (case_id, at, actor, action, field, image_id, old, new, reason)
-                     VALUES (?,?,?,?,?,?,?,?,?)""",
-                  (case_id, at, actor, action, field, image_id, _text(old), _text(new), reason))
+        cur = c.execute("""INSERT INTO audit (case_id, at, actor, action, field, image_id, old, new,
+                                              reason) VALUES (?,?,?,?,?,?,?,?,?)""",
+                        (case_id, at, actor, action, field, image_id, _text(old), _text(new), reason))
+        self._local.unsealed.append(int(cur.lastrowid))
+
+    def _require_intact(self, c: sqlite3.Connection, case_id: int, image_id: int | None = None,
+                        *, whole_case: bool = False) -> None:
+        """Refuse to change what was changed outside the program: the next legitimate change
+        would otherwise seal over it. The case stays read-only until it is checked."""
+        if whole_case:
+            found = case_integrity.verify_case(c, case_id)
+            if found.intact:
+                return
+            raise CaseLockedError(found.message() + " It is read-only until checked.")
+        if not case_integrity.target_intact(c, case_id, image_id, self._local.unsealed):
+            what = f"image {image_id}" if image_id is not None else "the case details"
+            raise CaseLockedError(
+                f"Case {case_id} was changed outside the program ({what} differ from the audit "
+                "log); it is read-only until checked (labapp-report --verify lists what "
+                "differs).")
+
+    def verify_case(self, case_id: int) -> CaseIntegrity:
+        """Walk the case's audit chain and compare each image and the case row with it."""
+        with self._read() as c:
+            self._case_row(c, case_id)
+            return case_integrity.verify_case(c, case_id)
+
+    def verify_all(self) -> list[CaseIntegrity]:
+        """Every case of the database, checked (labapp-report --verify)."""
+        with self._read() as c:
+            return [case_integrity.verify_case(c, int(r[0]))
+                    for r in c.execute("SELECT id FROM cases ORDER BY id").fetchall()]
 
     def _apply_fields(self, c: sqlite3.Connection, row: sqlite3.Row, fields: dict[str, Any],
                       actor: str, now: str, *, action: str, reason: str | None = None) -> list[str]:
@@ -413,6 +472,8 @@ class CaseStore:
             old = row[EDITABLE_FIELDS[name]]
             if value == old:
                 continue
+            if not changes:
+                self._require_intact(c, row["id"])
             c.execute(f"UPDATE cases SET {EDITABLE_FIELDS[name]} = ?, updated_at = ? WHERE id = ?",
                       (value, now, row["id"]))
             self._audit(c, row["id"], actor, action, now, field=name, old=old, new=value, reason=reason)
@@ -448,6 +509,7 @@ class CaseStore:
             return image_id, [f"added image {name}: {_describe_result(result)}"]
 
         image_id = int(existing["id"])
+        self._require_intact(c, case_id, image_id)
         old_desc = _describe_result(_row_to_result(existing))
         sets = ", ".join(f"{k} = ?" for k in values)
         c.execute(f"UPDATE images SET {sets} WHERE id = ?", (*values.values(), image_id))
@@ -478,6 +540,7 @@ class CaseStore:
         new = _describe_decision(decision, override_class, why)
         if old == new:
             return []
+        self._require_intact(c, case_id, change.image_id)
         c.execute("""UPDATE images SET decision = ?, override_class = ?, decision_reason = ?,
                          decided_by = ?, decided_at = ? WHERE id = ?""",
                   (decision, override_class, why, actor, now, change.image_id))

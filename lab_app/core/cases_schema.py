@@ -3,6 +3,8 @@
 * v1: cases (patient, sample, physician, lab snapshot, technician, sign-off), images (file
   identity + every field of ``ImageResult.to_row()`` + the review decision) and the audit log.
 * v2: reviewer columns (four-eyes sign-off), the amendments table and the search indexes.
+* v3: the acquisition measurements of each image.
+* v4: the audit hash chain (prev_hash, content_hash, entry_hash; lab_app/core/case_integrity.py).
 
 A migration is a list of statements run in one transaction together with the new
 ``user_version``, so a crash mid-migration leaves the old version intact. Before migrating an
@@ -110,8 +112,25 @@ _V3: tuple[str, ...] = (
     "ALTER TABLE images ADD COLUMN acquisition TEXT NOT NULL DEFAULT '{}'",
 )
 
+# The tamper-evident audit chain (lab_app/core/case_integrity.py): each entry hashes the previous
+# one and the content it changed. Entries written before it are chained as they are, and each
+# case gets an entry saying where coverage began. New columns from here on must be nullable
+# (NULL default) or the step must reseal: the content hashes are over a row's non-NULL columns.
+def _seal_legacy(conn: sqlite3.Connection) -> None:
+    from .case_integrity import seal_legacy
+    seal_legacy(conn)
+
+
+_V4: tuple = (
+    "ALTER TABLE audit ADD COLUMN prev_hash TEXT",
+    "ALTER TABLE audit ADD COLUMN content_hash TEXT",
+    "ALTER TABLE audit ADD COLUMN entry_hash TEXT",
+    _seal_legacy,
+)
+
 # MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
-MIGRATIONS: tuple[tuple[str, ...], ...] = (SCHEMA_V1, _V2, _V3)
+# A step is SQL statements, or a function of the connection run in the same transaction.
+MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4)
 CURRENT_VERSION = len(MIGRATIONS)
 
 
@@ -143,7 +162,10 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
                 conn.execute("COMMIT")
                 continue
             for statement in MIGRATIONS[version - 1]:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:

@@ -124,6 +124,8 @@ def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str]
         raise ReportError(f"The report {path} already exists; choose another file name or allow "
                           "overwriting.")
     case = case_store.get_case(case_id)
+    if case.integrity is None and hasattr(case_store, "verify_case"):
+        case.integrity = case_store.verify_case(case_id)     # a broken chain prints a warning
     pdf = render_report(case, page_size=page_size, include_appendix=include_appendix,
                         image_loader=image_loader, overlay_provider=overlay_provider,
                         cam_provider=cam_provider, model_metrics=model_metrics,
@@ -160,6 +162,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
 
     story: list[Any] = []
     story += _header(ctx)
+    story += _integrity_warning(ctx)
     story += _patient_block(ctx)
     story += _summary_block(ctx)
     story += _image_table(ctx)
@@ -517,6 +520,19 @@ def _amendments(ctx: _Context) -> list[Any]:
     return [ctx.p("Amendments", "h2"), t]
 
 
+def _integrity_warning(ctx: _Context) -> list[Any]:
+    """A case changed outside the program (lab_app/core/case_integrity.py) is printed under a
+    red box saying so, never silently."""
+    found = ctx.case.integrity
+    if found is None or found.intact:
+        return []
+    box = Table([[ctx.p(para_text(found.message()), "warn")]], colWidths=[ctx.width])
+    box.setStyle(_ts(ctx, [("BOX", (0, 0), (-1, -1), 1.5, RUO_RED),
+                           ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FDECEC")),
+                           ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+    return [Spacer(1, 2 * mm), box, Spacer(1, 2 * mm)]
+
+
 def _signatures(ctx: _Context) -> list[Any]:
     c = ctx.case
     line = "_" * 34
@@ -533,7 +549,10 @@ def _signatures(ctx: _Context) -> list[Any]:
                 block("Reviewer", c.reviewer_signed_by, c.reviewer_signed_at)]],
               colWidths=[ctx.width / 2, ctx.width / 2])
     t.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
-    return [KeepTogether([ctx.p("Sign-off", "h2"), t])]
+    found = c.integrity
+    digest = ([ctx.p(f"Audit chain digest {found.digest[:32]} (verified when printed)", "small")]
+              if found is not None and found.intact and found.digest else [])
+    return [KeepTogether([ctx.p("Sign-off", "h2"), t, *digest])]
 
 
 def _appendix(ctx: _Context) -> list[Any]:

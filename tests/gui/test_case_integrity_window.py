@@ -1,0 +1,38 @@
+"""The window says when an opened case was changed outside the program (its audit chain is
+broken) and keeps it read-only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lab_app.core.case_models import Patient
+from lab_app.core.cases import CaseStore
+from lab_app.core.results import ImageResult
+
+
+def _result(name: str) -> ImageResult:
+    return ImageResult(path=f"/slides/{name}", status="ok", prediction="Pre", confidence=0.97,
+                       probabilities={"Benign": 0.01, "Early": 0.01, "Pre": 0.97, "Pro": 0.01},
+                       cells=10, sha256=name.encode().hex().ljust(64, "0")[:64], width=64,
+                       height=64, model={"name": "m", "version": "1", "sha256": "ab" * 32})
+
+
+def test_opening_a_changed_case_shows_a_message(make_window, gui_dirs):
+    _, db = gui_dirs
+    with CaseStore(db) as store:
+        case = store.create_case(patient=Patient("P-9"), technician="Tech",
+                                 results=[_result("a.jpg"), _result("b.jpg")])
+        intact = store.create_case(patient=Patient("P-10"), technician="Tech",
+                                   results=[_result("c.jpg")])
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE images SET prediction = 'Pro' WHERE path = '/slides/a.jpg'")
+    conn.close()
+    win = make_window(load_engine=False)
+    assert win.open_case(intact.id)
+    assert win.dialogs.errors == []
+    assert win.open_case(case.id)
+    (title, text), = win.dialogs.errors
+    assert title == "Case changed outside the program"
+    assert f"Case {case.id} was changed outside the program" in text and "a.jpg" in text
+    assert "read-only" in text
