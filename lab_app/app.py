@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None,
     size = _size(args.size)
     if args.size and size is None:
         build_parser().error("--size must look like 1366x768")
+    if args.db:
+        from lab_app.core.cases import check_db_location
+        from lab_app.core.errors import LabAppError
+        try:    # postgresql://… would otherwise become a local folder called postgresql:
+            check_db_location(args.db)
+        except LabAppError as exc:
+            build_parser().error(str(exc))
 
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtGui import QGuiApplication

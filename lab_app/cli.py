@@ -1,21 +1,68 @@
 """``labapp-batch``: the headless front end of the analysis pipeline (no Qt import).
 
-Exit codes: 0 every input analysed; 3 some inputs failed (each reported); 2 usage error;
-1 the analysis could not run at all (model missing or refused, device unavailable); 130 interrupted.
+Exit codes: 0 every input analysed; 3 some inputs failed (each reported); 2 usage error (any
+option value, checked before an image is analysed); 1 the analysis could not run or its results
+could not be written (model missing or changed, device unavailable, --out a file, read-only or
+full); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. Every ending is one line on stderr, and
+the results files hold every finished image (--resume completes an interrupted batch).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import logging
+import math
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 T_PROCESS_START = time.perf_counter()
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 143
+EXIT_CODES = ("exit codes: 0 all analysed; 3 some inputs failed; 2 usage error; 1 the analysis "
+              "could not run or the results could not be written; 130 interrupted (Ctrl-C); "
+              "143 stopped by SIGTERM")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, ended like Ctrl-C (results kept) but with its own exit code and line."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _probability(text: str) -> float:
+    """--threshold: a number strictly between 0 and 1 (0 would remove every flag, nan too)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value) or not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1 (e.g. 0.9)")
+    return value
+
+
+def _date(text: str) -> str:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+    if day > dt.date.today():
+        raise argparse.ArgumentTypeError(f"{text} is in the future")
+    return day.isoformat()
+
+
+def _identifier(text: str) -> str:
+    value = text.strip()
+    if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise argparse.ArgumentTypeError(f"{text!r} is empty or holds control characters")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="labapp-batch",
         description="Analyse blood smear images (files or folders) with the bundled ALL-subtype "
                     "classifier and write results.json / results.csv (and a PDF report). "
-                    "For research use only.")
+                    "For research use only.", epilog=EXIT_CODES)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders (recursive)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     watch = p.add_argument_group("at the microscope")
@@ -36,14 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --watch: analyse the images already in DIR too")
     p.add_argument("--report", action="store_true", help="also create a case and write DIR/report.pdf")
     case = p.add_argument_group("case details (with --report)")
-    case.add_argument("--patient-id")
+    case.add_argument("--patient-id", type=_identifier)
     case.add_argument("--patient-name")
-    case.add_argument("--patient-dob", metavar="YYYY-MM-DD")
+    case.add_argument("--patient-dob", metavar="YYYY-MM-DD", type=_date)
     case.add_argument("--patient-sex", choices=["F", "M", "X", "U"])
-    case.add_argument("--sample-id")
+    case.add_argument("--sample-id", type=_identifier)
     case.add_argument("--specimen")
-    case.add_argument("--collected", metavar="YYYY-MM-DD")
-    case.add_argument("--received", metavar="YYYY-MM-DD")
+    case.add_argument("--collected", metavar="YYYY-MM-DD", type=_date)
+    case.add_argument("--received", metavar="YYYY-MM-DD", type=_date)
     case.add_argument("--physician")
     case.add_argument("--technician")
     case.add_argument("--page-size", choices=["A4", "Letter"], default=None)
@@ -53,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="segmentation preset (default works on every stain in the data)")
     p.add_argument("--save-masks", action="store_true", help="write DIR/masks/<input stem>.png (0/255)")
     p.add_argument("--model", metavar="DIR", help="model dir (default: the bundled model)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="low-confidence threshold for the flags and the report's marks "
-                        "(default: the model card's calibrated one)")
+    p.add_argument("--threshold", type=_probability, default=None,
+                   help="low-confidence threshold for the flags and the report's marks, between "
+                        "0 and 1 (default: the model card's calibrated one)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted batch in DIR instead of starting again")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -70,6 +117,44 @@ def _mask_path(masks_dir: Path, src: Path, used: set[str]) -> Path:
         name = f"{stem}-{n}"
     used.add(name.lower())
     return masks_dir / f"{name}.png"
+
+
+class _OutputFailed(Exception):
+    """Writing into --out failed (disk full, folder removed or made read-only)."""
+
+    def __init__(self, exc: OSError):
+        super().__init__(exc.strerror or str(exc))
+        self.exc = exc
+
+
+def check_out_dir(out: Path) -> str | None:
+    """Why --out cannot hold the results (a sentence), or None: checked before the model loads."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; give a folder (it is created if missing)."
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"the output folder {out} cannot be created ({exc.strerror or exc})."
+    try:
+        _probe_write(out)
+    except OSError as exc:
+        return f"the output folder {out} cannot be written to ({exc.strerror or exc})."
+    return None
+
+
+def _probe_write(out: Path) -> None:
+    with tempfile.TemporaryFile(dir=out, prefix=".labapp-probe-"):
+        pass
+
+
+def _close_after_failure(writer) -> None:
+    """Keep what can be kept after a write failed: the journal's finished lines stay for
+    --resume; the last complete results.json/csv snapshots stay (they are written atomically)."""
+    try:
+        writer.close({"interrupted": True}, complete=False)
+    except OSError:
+        with contextlib.suppress(OSError):
+            writer._journal.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +195,10 @@ def run(args: argparse.Namespace) -> int:
     if args.report and not args.patient_id:
         print("labapp-batch: --report needs --patient-id.", file=sys.stderr)
         return EXIT_USAGE
+    problem = check_out_dir(out)
+    if problem:
+        print(f"labapp-batch: {problem}", file=sys.stderr)
+        return EXIT_FATAL
     try:
         engine = InferenceEngine(args.model, device=args.device)
     except ModelError as exc:
@@ -137,7 +226,12 @@ def run(args: argparse.Namespace) -> int:
               "low_confidence_threshold": threshold,
               "device": engine.device_label, "segmentation": seg.to_json(),
               "inputs": [str(p) for p in args.inputs] or [f"watched: {args.watch}"]}
-    writer = ResultsWriter(out, header, engine.classes, engine.display_names)
+    try:
+        writer = ResultsWriter(out, header, engine.classes, engine.display_names)
+    except OSError as exc:
+        print(f"labapp-batch: the results cannot be written to {out} ({exc.strerror or exc}).",
+              file=sys.stderr)
+        return EXIT_FATAL
     masks_dir, used_names = out / "masks", set()
     bar = ProgressBar(len(paths), stream=None if not args.quiet and not args.watch else _Null())
     cancel = CancelToken()
@@ -154,13 +248,16 @@ def run(args: argparse.Namespace) -> int:
                 events = analyse(paths, engine, options, cancel, done)
             for ev in events:
                 if isinstance(ev, ImageAnalysed):
-                    writer.add(ev.index, ev.result, from_journal=ev.resumed)
-                    if args.save_masks and ev.result.mask is not None:
-                        masks_dir.mkdir(parents=True, exist_ok=True)
-                        ok, png = cv2.imencode(".png", ev.result.mask)
-                        if ok:
-                            atomic_write_bytes(_mask_path(masks_dir, Path(ev.result.path), used_names),
-                                               png.tobytes())
+                    try:
+                        writer.add(ev.index, ev.result, from_journal=ev.resumed)
+                        if args.save_masks and ev.result.mask is not None:
+                            masks_dir.mkdir(parents=True, exist_ok=True)
+                            ok, png = cv2.imencode(".png", ev.result.mask)
+                            if ok:
+                                atomic_write_bytes(_mask_path(masks_dir, Path(ev.result.path),
+                                                              used_names), png.tobytes())
+                    except OSError as exc:
+                        raise _OutputFailed(exc) from exc
                     ev.result.mask = None  # keep memory flat however many images there are
                     if kept is not None:
                         kept.keep(ev.result)   # writes the pictures out and drops them from the row
@@ -176,23 +273,41 @@ def run(args: argparse.Namespace) -> int:
                     print(f"Analysing {what} on {ev.device} with {ev.model['name']} "
                           f"{ev.model['version']}" + (" (Ctrl-C ends)" if args.watch else ""),
                           file=sys.stderr)
-        except KeyboardInterrupt:
+        except _OutputFailed as exc:
             cancel.cancel()
-            if args.watch:
-                events.close()   # stops the folder's file-event thread now
+            with contextlib.suppress(Exception):
+                events.close()
             bar.close()
-            writer.close({"interrupted": True}, complete=False)
+            _close_after_failure(writer)
+            print(f"labapp-batch: writing the results to {out} failed ({exc}); the {len(results)} "
+                  "images finished before are kept. Free the space (or fix the folder) and run "
+                  "again with --resume.", file=sys.stderr)
+            return EXIT_FATAL
+        except KeyboardInterrupt as exc:
+            cancel.cancel()
+            with contextlib.suppress(Exception):
+                events.close()   # stops the pipeline and the folder's file-event thread now
+            bar.close()
+            _close_after_failure(writer)
+            how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
             if args.watch:
-                print(f"labapp-batch: stopped watching; {len(results)} images saved in {out}.",
-                      file=sys.stderr)
+                print(f"labapp-batch: {how}; stopped watching; {len(results)} images saved in "
+                      f"{out}.", file=sys.stderr)
             else:
-                print(f"labapp-batch: interrupted; {len(results)} of {len(paths)} images saved in "
+                print(f"labapp-batch: {how}; {len(results)} of {len(paths)} images saved in "
                       f"{out}. Run again with --resume to finish.", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
         bar.close()
         timing = {"startup_s": round(startup_s, 3), **(finished.timing if finished else {}),
                   "total_s": round(time.perf_counter() - T_PROCESS_START, 3)}
-        writer.close(timing, complete=True)
+        try:
+            writer.close(timing, complete=True)
+        except OSError as exc:
+            _close_after_failure(writer)
+            print(f"labapp-batch: writing the results to {out} failed ({exc.strerror or exc}); "
+                  "the finished images are in its journal. Free the space and run again with "
+                  "--resume.", file=sys.stderr)
+            return EXIT_FATAL
         failed = [r for _, r in sorted(results, key=lambda t: t[0]) if r.status != "ok"]
         for r in failed:
             print(f"error: {r.path}: {r.error}", file=sys.stderr)
@@ -235,8 +350,34 @@ class _Null:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    return run(args)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.report or args.db:
+            from .core.cases import check_db_location
+            from .core.errors import LabAppError
+            try:
+                check_db_location(args.db)
+            except LabAppError as exc:
+                parser.error(str(exc))
+    except KeyboardInterrupt:
+        print("labapp-batch: interrupted before the analysis started; nothing was written.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    # SIGTERM ends like Ctrl-C: the results so far are kept, then exit 143 with a line.
+    previous = None
+    with contextlib.suppress(ValueError):      # not the main thread: leave SIGTERM alone
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run(args)
+    except KeyboardInterrupt as exc:           # before the results writer existed, or after it
+        how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        print(f"labapp-batch: {how}; the results in {args.out} hold every finished image "
+              "(run again with --resume to finish).", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
