@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -34,7 +35,14 @@ def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
         y += [engine.classes.index(s.class_id) for s in part]
         if context_check:
             kept += fields
-    report = classification_report(np.array(y), np.concatenate(probs), engine.classes)
+    y_all, p_all = np.array(y), np.concatenate(probs)
+    report = classification_report(y_all, p_all, engine.classes)
+    seen = training_overlap(engine.model_dir, samples)
+    report["training_overlap"] = {"images": int(seen.sum()), "of": len(samples),
+                                  "known": seen_known(engine.model_dir)}
+    if seen.any() and not seen.all():
+        # The honest figures: only the images the model did not train on.
+        report["unseen"] = classification_report(y_all[~seen], p_all[~seen], engine.classes)
     report["model"] = {k: engine.info[k] for k in ("name", "version", "sha256")}
     report["device"] = engine.device_label
     report["data_dir"] = str(data_dir)
@@ -44,6 +52,30 @@ def evaluate_folder(engine: InferenceEngine, data_dir: Path, chunk: int = 256,
             lambda batch: engine.run_preprocessed(preprocess_fields(batch, pre)).probabilities.argmax(1),
                                         size, kept, np.array(y))
     return report
+
+
+def _training_lists(model_dir: Path) -> tuple[set[str], set[str]] | None:
+    """(class/file names, sha256s) of the images the model trained on, from its split.json."""
+    path = Path(model_dir) / "split.json"
+    try:
+        split = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return set(split.get("train", [])), set(split.get("train_sha256", []))
+
+
+def seen_known(model_dir: Path) -> bool:
+    """Whether the model dir says which images it trained on (split.json)."""
+    return _training_lists(model_dir) is not None
+
+
+def training_overlap(model_dir: Path, samples: list) -> np.ndarray:
+    """Per sample: did the model train on it? By sha256 (any name) or by class/file name."""
+    lists = _training_lists(model_dir)
+    if lists is None:
+        return np.zeros(len(samples), bool)
+    names, hashes = lists
+    return np.array([s.rel in names or s.sha256 in hashes for s in samples], bool)
 
 
 def format_report(rep: dict) -> str:
@@ -78,6 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"labapp-eval: {exc}", file=sys.stderr)
         return 1
+    overlap = rep["training_overlap"]
+    if overlap["images"]:
+        unseen = rep.get("unseen")
+        print(f"labapp-eval: warning: the model trained on {overlap['images']} of these "
+              f"{overlap['of']} images (by file name or content, split.json of the model); the "
+              "figures below include them and overstate how it does on new images."
+              + (f" On the {unseen['n']} images it did not train on: accuracy "
+                 f"{unseen['accuracy']:.4f}, macro-F1 {unseen['macro_f1']:.4f}." if unseen else
+                 " None of them is new to it."), file=sys.stderr)
+    elif not overlap["known"]:
+        print("labapp-eval: note: the model dir has no split.json, so whether it trained on "
+              "these images cannot be checked.", file=sys.stderr)
     print(format_report(rep))
     if args.json_out:
         atomic_write_json(Path(args.json_out), rep)

@@ -278,6 +278,8 @@ def build_splits(cfg: TrainConfig, init_classes: tuple[str, ...] | None) -> Spli
             raise DataError("Too few images for a training/validation split (need a few per class).")
         train_s, val_s = _refuse_validation_seen_by_init(cfg.init, train_s, val_s)
         split["train"], split["val"] = [s.rel for s in train_s], [s.rel for s in val_s]
+    # By content too, so labapp-eval recognises the training images under any name.
+    split["train_sha256"] = sorted({s.sha256 for s in train_s})
     return Splits(samples, dropped, classes, train_s, val_s, split)
 
 
