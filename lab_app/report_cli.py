@@ -1,7 +1,7 @@
 """labapp-report: re-export the PDF report of a stored case.
 
-    labapp-report CASE_ID --out FILE [--page-size A4|Letter] [--appendix] [--overwrite]
-                  [--db PATH] [--model DIR]
+    labapp-report CASE_ID [--out FILE] [--fhir FILE] [--hl7 FILE] [--page-size A4|Letter]
+                  [--appendix] [--overwrite] [--db PATH] [--model DIR]
     labapp-report --verify [--db PATH]
 
 Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("case_id", type=int, nargs="?", metavar="CASE_ID",
                    help="case number as shown in the case list")
     p.add_argument("--out", type=Path, metavar="FILE", help="PDF file to write")
+    p.add_argument("--fhir", type=Path, metavar="FILE",
+                   help="also write the results as a FHIR Bundle (JSON) for the LIS; with --out "
+                        "the PDF is included")
+    p.add_argument("--hl7", type=Path, metavar="FILE",
+                   help="also write the results as an HL7 v2.5.1 ORU^R01 message for the LIS")
+    p.add_argument("--facility", default="", metavar="NAME",
+                   help="sending facility in the HL7 message header (default: empty)")
     p.add_argument("--verify", action="store_true",
                    help="check every case's audit chain instead (changes made outside the program)")
     p.add_argument("--page-size", choices=("A4", "Letter"), default=None,
@@ -53,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)         # exits 2 on a usage error
-    if not args.verify and (args.case_id is None or args.out is None):
-        parser.error("give CASE_ID and --out FILE (or --verify)")
+    if not args.verify and (args.case_id is None or not (args.out or args.fhir or args.hl7)):
+        parser.error("give CASE_ID and --out FILE, --fhir FILE or --hl7 FILE (or --verify)")
     from .core.cases import check_db_location
     try:
         check_db_location(args.db)
@@ -78,21 +85,47 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with CaseStore(args.db) as store:
             case = store.get_case(args.case_id)
-            meta, metrics = _model_card(args.model, case)
-            out = write_case_report(store, args.case_id, args.out, pictures=ReportPictures(),
-                                    model_meta=meta, model_metrics=metrics,
-                                    lab_threshold=lab_threshold, page_size=page_size or "A4",
-                                    include_appendix=args.appendix, overwrite=args.overwrite)
+            written = []
+            if args.out:
+                meta, metrics = _model_card(args.model, case)
+                written.append(write_case_report(
+                    store, args.case_id, args.out, pictures=ReportPictures(), model_meta=meta,
+                    model_metrics=metrics, lab_threshold=lab_threshold,
+                    page_size=page_size or "A4", include_appendix=args.appendix,
+                    overwrite=args.overwrite))
             found = store.verify_case(args.case_id)
+            written += _lis_exports(args, case, found)
     except LabAppError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    print(out)
+    for path in written:
+        print(path)
+    out = written[0]
     if not found.intact:
         print(f"{PROG}: error: {found.message()} The report {out} carries a warning box.",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _lis_exports(args: argparse.Namespace, case: Any, integrity: Any) -> list[Path]:
+    """The FHIR and HL7 files asked for (core.lis), with the PDF just written when there is one.
+    A broken audit chain is refused here: nothing changed outside the program goes to the LIS."""
+    if not (args.fhir or args.hl7):
+        return []
+    from .core.lis import LisExportError, write_fhir, write_hl7
+    if not integrity.intact:
+        raise LisExportError(f"{integrity.message()} Its results are not sent to the LIS.")
+    pdf = args.out.read_bytes() if args.out else None
+    out = []
+    for path in (args.fhir, args.hl7):
+        if path is not None and path.exists() and not args.overwrite:
+            raise LisExportError(f"{path} exists; use --overwrite to replace it.")
+    if args.fhir:
+        out.append(write_fhir(case, args.fhir, pdf=pdf))
+    if args.hl7:
+        out.append(write_hl7(case, args.hl7, pdf=pdf, facility=args.facility))
+    return out
 
 
 def _verify(db: Path | None) -> int:

@@ -102,3 +102,22 @@ def test_files_are_written(case_store, tmp_path):
     assert json.loads(f.read_text())["resourceType"] == "Bundle"
     h = write_hl7(case, tmp_path / "case.hl7")
     assert h.read_bytes().startswith(b"MSH|^~\\&|ALL-Workstation|")
+
+
+def test_labapp_report_writes_pdf_fhir_and_hl7(case_store, tmp_path, capsys):
+    from lab_app.report_cli import main as report_main
+    store, case, _ = case_store
+    pdf, fhir, hl7 = tmp_path / "r.pdf", tmp_path / "r.json", tmp_path / "r.hl7"
+    rc = report_main([str(case.id), "--out", str(pdf), "--fhir", str(fhir), "--hl7", str(hl7),
+                      "--db", str(store.path), "--facility", "City Lab"])
+    assert rc == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.split() == [str(pdf), str(fhir), str(hl7)]
+    report = resources(json.loads(fhir.read_text()), "DiagnosticReport")[0]
+    assert base64.b64decode(report["presentedForm"][0]["data"]) == pdf.read_bytes()
+    assert hl7.read_bytes().startswith(b"MSH|^~\\&|ALL-Workstation|City Lab|")
+    # Without --out: the messages alone; an existing file is kept unless --overwrite.
+    assert report_main([str(case.id), "--hl7", str(hl7), "--db", str(store.path)]) == 1
+    assert "exists; use --overwrite" in capsys.readouterr().err
+    assert report_main([str(case.id), "--hl7", str(hl7), "--db", str(store.path),
+                        "--overwrite"]) == 0
+    assert "ALL-REPORT-PDF" not in hl7.read_text()
