@@ -7,6 +7,7 @@ writes it to the case store. Field names are the case store's (``update_case`` k
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 
 from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
@@ -80,6 +81,7 @@ class CasePanel(QWidget):
         self.error_label = QLabel()
         self.error_label.setObjectName("caseErrors")
         self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)   # quotes what was typed
         self.error_label.setStyleSheet("color: #c53030;")
 
         form = QFormLayout()
@@ -258,7 +260,7 @@ def _status_html(case: Case | None) -> str:
         return f"<b>Case {case.id}</b> · open · created {created} UTC"
     signed = (case.signed_at or "")[:16].replace("T", " ")
     state = "amended" if case.amended else "signed off"
-    who = f" by {case.signed_by}" if case.signed_by else ""
-    rev = f", reviewed by {case.reviewer_signed_by}" if case.reviewer_signed_by else ""
+    who = f" by {escape(case.signed_by)}" if case.signed_by else ""
+    rev = f", reviewed by {escape(case.reviewer_signed_by)}" if case.reviewer_signed_by else ""
     return (f"<b>Case {case.id}</b> · <span style='color:#2f855a'><b>{state}</b></span>{who}"
             f"{rev} on {signed} UTC · locked")

@@ -55,17 +55,18 @@ class Dialogs:
         return path or None
 
     # -- messages -------------------------------------------------------------------------
+    # Messages carry file names, patient fields and reasons: always plain text, never HTML.
     def error(self, parent: QWidget, title: str, text: str) -> None:
-        QMessageBox.warning(parent, title, text)
+        plain_message_box(parent, QMessageBox.Icon.Warning, title, text).exec()
 
     def info(self, parent: QWidget, title: str, text: str) -> None:
-        QMessageBox.information(parent, title, text)
+        plain_message_box(parent, QMessageBox.Icon.Information, title, text).exec()
 
     def confirm(self, parent: QWidget, title: str, text: str) -> bool:
-        answer = QMessageBox.question(parent, title, text,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        box = plain_message_box(parent, QMessageBox.Icon.Question, title, text,
+                                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     # -- review ---------------------------------------------------------------------------
     def override_reason(self, parent: QWidget, image_name: str, predicted: str | None,
@@ -119,6 +120,14 @@ class Dialogs:
         dlg.exec()
 
 
+def plain_message_box(parent: QWidget | None, icon: QMessageBox.Icon, title: str, text: str,
+                      buttons: QMessageBox.StandardButton = QMessageBox.StandardButton.Ok
+                      ) -> QMessageBox:
+    box = QMessageBox(icon, title, text, buttons, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    return box
+
+
 class QuietDialogs(Dialogs):
     """For unattended runs (``--screenshot``): messages go to the log, questions say no."""
 
@@ -170,7 +179,8 @@ class OverrideDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("overrideDialog")
         self.setWindowTitle("Override the call")
-        intro = QLabel(f"<b>{image_name}</b><br>Model call: <b>{class_label(predicted, 'no call')}"
+        intro = QLabel(f"<b>{html_escape(image_name)}</b><br>Model call: "
+                       f"<b>{class_label(predicted, 'no call')}"
                        f"</b>. Choose your call and say why.")
         intro.setWordWrap(True)
         self.group = QButtonGroup(self)
@@ -463,11 +473,12 @@ class AboutDialog(QDialog):
         # The report's wording: a refit's figures are its recipe run's, and it says so.
         mtext = model_metrics_line(info.metrics) if info.metrics else ""
         model = QLabel(
-            f"<b>Model:</b> {info.model_name or 'not loaded'} {info.model_version}<br>"
+            f"<b>Model:</b> {html_escape(info.model_name or 'not loaded')} "
+            f"{html_escape(info.model_version)}<br>"
             f"<b>SHA-256:</b> {info.model_sha256[:16]}{'…' if info.model_sha256 else ''}<br>"
             f"<b>Device:</b> {info.device or 'not loaded'}<br>"
             + (f"<b>Figures:</b> {html_escape(mtext)}<br>" if mtext else "")
-            + (f"<b>Folder:</b> {info.model_dir}" if info.model_dir else ""))
+            + (f"<b>Folder:</b> {html_escape(info.model_dir)}" if info.model_dir else ""))
         model.setWordWrap(True)
         model.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         card = QTextBrowser()

@@ -94,6 +94,7 @@ class PredictionPanel(QWidget):
         self.file_label = QLabel()
         self.file_label.setObjectName("predictionFile")
         self.file_label.setWordWrap(True)
+        self.file_label.setTextFormat(Qt.TextFormat.PlainText)    # a file name, shown as it is
         self.call_label = QLabel()
         self.call_label.setObjectName("callLabel")
         f = self.call_label.font()
@@ -104,9 +105,11 @@ class PredictionPanel(QWidget):
         self.conf_label = QLabel()
         self.conf_label.setObjectName("confidenceLabel")
         self.conf_label.setWordWrap(True)
+        self.conf_label.setTextFormat(Qt.TextFormat.PlainText)    # may quote a file name
         self.bars = ProbabilityBars()
         self.cells_label = QLabel()
         self.cells_label.setObjectName("predictionCells")
+        self.cells_label.setTextFormat(Qt.TextFormat.RichText)    # its parts are escaped
         self.flags_label = QLabel()
         self.flags_label.setObjectName("flagsLabel")
         self.flags_label.setWordWrap(True)
@@ -166,7 +169,7 @@ class PredictionPanel(QWidget):
             self.conf_label.setText("Open images or a case, then pick an image in the list.")
             self._clear_details()
         else:
-            self.file_label.setText(_esc(row.name))
+            self.file_label.setText(row.name)
             r = row.result
             if r is None:
                 self._call(theme.STATE_LABELS[row.state], theme.STATE_COLOURS[row.state])

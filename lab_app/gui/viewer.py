@@ -7,6 +7,7 @@ thread; this module only turns arrays into scene items.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -248,6 +249,13 @@ class FieldView(QGraphicsView):
             painter.restore()
 
 
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` literally (Qt detects rich text in tooltips too)."""
+    if not text:
+        return ""
+    return f"<p style='white-space:pre'>{html.escape(text)}</p>"
+
+
 class ElidedLabel(QLabel):
     """A one-line label that shortens its text with an ellipsis instead of being cut off."""
 
@@ -255,10 +263,12 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # File names are shown as they are: Qt would otherwise render "<b>x</b>.jpg" as HTML.
+        self.setTextFormat(Qt.TextFormat.PlainText)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt naming
         self._full = text
-        self.setToolTip(text)
+        self.setToolTip(plain_tooltip(text))
         self._elide()
 
     def text(self) -> str:
