@@ -265,7 +265,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         for act in (a.watch_folder, a.camera):
             m.addAction(act)
         m.addSeparator()
-        for act in (a.export_pdf, a.export_csv):
+        for act in (a.export_pdf, a.export_csv, a.export_fhir, a.export_hl7):
             m.addAction(act)
         m.addSeparator()
         m.addAction(a.preferences)
@@ -389,6 +389,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self.gallery.cell_activated.connect(self.show_cell)
         a.export_pdf.triggered.connect(self.export_pdf)
         a.export_csv.triggered.connect(self.export_csv)
+        a.export_fhir.triggered.connect(lambda: self.export_lis("fhir"))
+        a.export_hl7.triggered.connect(lambda: self.export_lis("hl7"))
         a.sign_off.triggered.connect(self.sign_off)
         a.preferences.triggered.connect(self.edit_preferences)
         a.quit.triggered.connect(self.close)
@@ -611,6 +613,8 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.reanalyse.setEnabled(allowed.reanalyse)
         a.export_pdf.setEnabled(allowed.export_pdf)
         a.export_csv.setEnabled(allowed.export_csv)
+        a.export_fhir.setEnabled(allowed.export_csv)
+        a.export_hl7.setEnabled(allowed.export_csv)
         a.sign_off.setEnabled(allowed.sign_off)
         a.add_images.setEnabled(allowed.add_images)
         a.add_folder.setEnabled(allowed.add_images)

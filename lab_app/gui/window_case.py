@@ -308,3 +308,30 @@ class CaseMixin:
             self.dialogs.error(self, "CSV not written", str(exc))
             return
         self.show_message(f"CSV saved: {written}")
+
+    def export_lis(self, kind: str) -> str | None:
+        """The case's results for the laboratory information system (core.lis): a FHIR Bundle
+        or an HL7 v2.5.1 ORU^R01; preliminary until sign-off, final after, corrected after an
+        amendment. The PDF is not embedded here (export it separately)."""
+        if self.case is None:
+            return None
+        from lab_app.core.lis import LisExportError, write_fhir, write_hl7
+        ext, caption, filt = (("json", "Export FHIR Bundle", "FHIR JSON (*.json)") if kind == "fhir"
+                              else ("hl7", "Export HL7 message", "HL7 messages (*.hl7)"))
+        path = self._ask_export_path(caption, ext, filt)
+        if not path:
+            return None
+        try:
+            found = self.store.verify_case(self.case.id)
+            if not found.intact:
+                raise LisExportError(f"{found.message()} Its results are not sent to the LIS.")
+            case = self.store.get_case(self.case.id)
+            written = (write_fhir(case, path) if kind == "fhir"
+                       else write_hl7(case, path, facility=self.settings.lab.name))
+        except LabAppError as exc:
+            self.dialogs.error(self, "Not exported", str(exc))
+            return None
+        status = "final" if case.status == "signed" else (
+            "corrected" if case.status == "amended" else "preliminary (not signed off)")
+        self.show_message(f"{'FHIR' if kind == 'fhir' else 'HL7'} results saved ({status}): {written}")
+        return str(written)
