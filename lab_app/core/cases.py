@@ -480,23 +480,35 @@ class CaseStore:
             changes.append(f"{name}: {old or '(empty)'} -> {value or '(empty)'}")
         return changes
 
-    def _find_image(self, c: sqlite3.Connection, case_id: int, result: ImageResult) -> sqlite3.Row | None:
-        # Same content (sha256) is the same image even if the file moved; without a hash on either
-        # side, fall back to the path.
-        if result.sha256:
-            row = c.execute("SELECT * FROM images WHERE case_id = ? AND sha256 = ? ORDER BY id LIMIT 1",
-                            (case_id, result.sha256)).fetchone()
-            if row is not None:
-                return row
-        return c.execute("""SELECT * FROM images WHERE case_id = ? AND path = ?
-                            AND (sha256 IS NULL OR ? IS NULL) ORDER BY id LIMIT 1""",
-                         (case_id, result.path, result.sha256)).fetchone()
+    def _find_image(self, c: sqlite3.Connection, case_id: int,
+                    result: ImageResult) -> tuple[sqlite3.Row | None, str | None]:
+        """(the stored image this result re-analyses, or None; the path it duplicates, or None).
+
+        The same path with the same (or an unknown) sha256 is the same image. The same sha256 at
+        another path is the same image moved, when that file is gone; when it is still there (or
+        the analysis said so), the result is a byte-identical duplicate: its own row, naming the
+        first, never merged away."""
+        row = c.execute("""SELECT * FROM images WHERE case_id = ? AND path = ?
+                           AND (sha256 IS NULL OR ? IS NULL OR sha256 = ?) ORDER BY id LIMIT 1""",
+                        (case_id, result.path, result.sha256, result.sha256)).fetchone()
+        if row is not None:
+            return row, row["duplicate_of"]
+        if not result.sha256:
+            return None, None
+        first = c.execute("""SELECT * FROM images WHERE case_id = ? AND sha256 = ?
+                             ORDER BY id LIMIT 1""", (case_id, result.sha256)).fetchone()
+        if first is None:
+            return None, None
+        if result.duplicate_of or os.path.exists(first["path"]):
+            return None, first["path"]
+        return first, None
 
     def _apply_result(self, c: sqlite3.Connection, case_id: int, result: ImageResult, actor: str,
                       now: str, *, action: str, reason: str | None = None) -> tuple[int, list[str]]:
         _check_result(result)
+        existing, duplicate_of = self._find_image(c, case_id, result)
+        result.duplicate_of = duplicate_of
         values = _result_columns(result)
-        existing = self._find_image(c, case_id, result)
         name = Path(result.path).name
         if existing is None:
             cols = ", ".join(values)
@@ -610,6 +622,7 @@ def _result_columns(result: ImageResult) -> dict[str, Any]:
         "model_version": _text(model.get("version")), "model_sha256": model.get("sha256"),
         "device": row["device"], "analysed_at": row["analysed_at"],
         "acquisition": json.dumps(row["acquisition"], sort_keys=True),
+        "duplicate_of": row["duplicate_of"],
     }
 
 
@@ -622,7 +635,7 @@ def _row_to_result(r: sqlite3.Row) -> ImageResult:
         flags=json.loads(r["flags"]), sha256=r["sha256"], width=r["width"], height=r["height"],
         segmentation=json.loads(r["segmentation"]), model=json.loads(r["model"]),
         device=r["device"], analysed_at=r["analysed_at"],
-        acquisition=json.loads(r["acquisition"]))
+        acquisition=json.loads(r["acquisition"]), duplicate_of=r["duplicate_of"])
 
 
 def _row_to_image(r: sqlite3.Row) -> CaseImage:

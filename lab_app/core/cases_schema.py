@@ -5,6 +5,7 @@
 * v2: reviewer columns (four-eyes sign-off), the amendments table and the search indexes.
 * v3: the acquisition measurements of each image.
 * v4: the audit hash chain (prev_hash, content_hash, entry_hash; lab_app/core/case_integrity.py).
+* v5: images.duplicate_of (a byte-identical input is its own row, naming the first).
 
 A migration is a list of statements run in one transaction together with the new
 ``user_version``, so a crash mid-migration leaves the old version intact. Before migrating an
@@ -128,9 +129,15 @@ _V4: tuple = (
     _seal_legacy,
 )
 
+# A byte-identical input keeps its own image row and names the first one (nullable: the content
+# hashes of existing rows stay valid).
+_V5: tuple[str, ...] = (
+    "ALTER TABLE images ADD COLUMN duplicate_of TEXT",
+)
+
 # MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
 # A step is SQL statements, or a function of the connection run in the same transaction.
-MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4, _V5)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

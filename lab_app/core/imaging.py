@@ -291,11 +291,10 @@ def _images_in_folder(folder: Path) -> list[Path]:
 
 
 def _identity(path: Path) -> Path:
-    """The file a path names, for spotting the same input given twice."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: it will fail to load and be reported
-        return path.absolute()
+    """The path an input names, for spotting the same input given twice. Links are not
+    resolved: a symlink (or a copy) of another input is its own input, analysed and marked as a
+    byte-identical duplicate (pipeline.analyse), never dropped."""
+    return Path(os.path.abspath(path))
 
 
 def walk_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

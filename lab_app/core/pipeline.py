@@ -241,6 +241,15 @@ def analyse_fields(fields: list[np.ndarray], engine: InferenceEngine,
             for j, p in enumerate(prepared)]
 
 
+def _mark_duplicate(result: ImageResult, first_of: dict[str, str]) -> None:
+    """A byte-identical input keeps its own row and names the first one (results.json/csv,
+    the case, the window and the report count and show it; nothing is merged away)."""
+    if not result.sha256:
+        return
+    first = first_of.setdefault(result.sha256, result.path)
+    result.duplicate_of = first if first != result.path else None
+
+
 def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: AnalysisOptions | None = None,
             cancel: CancelToken | None = None,
             done: Mapping[str, ImageResult] | None = None) -> Iterator[Event]:
@@ -260,10 +269,12 @@ def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: Analy
 
     n_done = n_failed = 0
     todo: list[tuple[int, Path]] = []
+    first_of: dict[str, str] = {}    # sha256 -> the first input with those bytes
     for i, p in enumerate(paths):
         if str(p) in done:
             n_done += 1
             n_failed += done[str(p)].status != "ok"
+            _mark_duplicate(done[str(p)], first_of)
             yield ImageAnalysed(i, done[str(p)], resumed=True)
             yield Progress(n_done, total, str(p))
         else:
@@ -303,6 +314,7 @@ def analyse(paths: Iterable[str | Path], engine: InferenceEngine, options: Analy
                     prep.tensor = None
                 n_done += 1
                 n_failed += prep.result.status != "ok"
+                _mark_duplicate(prep.result, first_of)
                 yield ImageAnalysed(prep.index, prep.result)
                 yield Progress(n_done, total, prep.result.path)
         for f in pending:

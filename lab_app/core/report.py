@@ -329,6 +329,10 @@ def _summary_block(ctx: _Context) -> list[Any]:
         detail.append(f"{len(s.failed)} image(s) failed to load or analyse")
     if s.out_of_scope:
         detail.append(f"{len(s.out_of_scope)} image(s) out of scope")
+    duplicates = sum(1 for img in ctx.case.images if img.result.duplicate_of)
+    if duplicates:   # byte-identical files are listed and counted, never merged away
+        detail.append(f"{duplicates} of {len(ctx.case.images)} image(s) are byte-identical "
+                      "copies of another image of the case (marked in the table)")
     lines.append(ctx.p("; ".join(detail) + "."))
     lines.append(Spacer(1, 2 * mm))
     lines.append(ctx.p(para_text(s.rule), "small"))
@@ -446,6 +450,8 @@ def _file_cell(ctx: _Context, img: CaseImage) -> Paragraph:
         parts.append(f"{r.cells} cell(s)")
     if img.sha256:
         parts.append(f"sha256 {img.sha256[:12]}")
+    if r.duplicate_of:
+        parts.append(f"<b>duplicate of {para_text(Path(r.duplicate_of).name)}</b>")
     return ctx.p("<br/>".join(parts), "cell")
 
 

@@ -78,6 +78,9 @@ class ImageResult:
     acquisition: dict[str, Any] = field(default_factory=dict)
     # Why the scope check put an analysed image out of scope (out_of_scope flag), else None.
     scope_reason: str | None = None
+    # The path of the first input with the same bytes (same sha256) in the batch or the case: a
+    # byte-identical file keeps its own row and says so, it is never merged away.
+    duplicate_of: str | None = None
     # Not serialised: what the GUI/report may draw (cell mask, top-class activation map, the
     # report's small pictures: overlays.FieldPictures).
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -98,6 +101,7 @@ class ImageResult:
             "height": self.height, "segmentation": dict(self.segmentation),
             "model": dict(self.model), "device": self.device, "analysed_at": self.analysed_at,
             "acquisition": dict(self.acquisition), "scope_reason": self.scope_reason,
+            "duplicate_of": self.duplicate_of,
         }
 
     @classmethod

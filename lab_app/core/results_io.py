@@ -26,6 +26,8 @@ CSV_FIXED = ["path", "status", "error", "prediction", "prediction_name", "confid
 # After the class probabilities: what the acquisition checks measured (core/focus.py, model/ood.py,
 # model/white_balance.py).
 CSV_ACQUISITION = ["sharpness", "feature_distance", "colour_balance"]
+# Last: the first input with the same bytes, when this one is a byte-identical duplicate.
+CSV_DUPLICATE = ["duplicate_of"]
 
 
 def _colour_balance(acquisition: dict) -> str:
@@ -42,7 +44,7 @@ def _colour_balance(acquisition: dict) -> str:
 def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes] + CSV_ACQUISITION)
+    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes] + CSV_ACQUISITION + CSV_DUPLICATE)
     for r in rows:
         model = r.get("model") or {}
         acq = r.get("acquisition") or {}
@@ -58,7 +60,7 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
              for c in classes] + [
             "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
             "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
-            _colour_balance(acq)])
+            _colour_balance(acq), r.get("duplicate_of") or ""])
     return buf.getvalue()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QGridLayout, QLabel, QMenu, QPushButton, QSizePolicy, QToolButton,
@@ -169,7 +171,9 @@ class PredictionPanel(QWidget):
             self.conf_label.setText("Open images or a case, then pick an image in the list.")
             self._clear_details()
         else:
-            self.file_label.setText(row.name)
+            dup = row.image.result.duplicate_of if row.image is not None else None
+            self.file_label.setText(row.name + (f"\n(byte-identical copy of {Path(dup).name})"
+                                                if dup else ""))
             r = row.result
             if r is None:
                 self._call(theme.STATE_LABELS[row.state], theme.STATE_COLOURS[row.state])

@@ -71,4 +71,7 @@ class SummaryPanel(QWidget):
             parts.append(f"{len(summary.out_of_scope)} out of scope (not counted)")
         if pending_rows:
             parts.append(f"{pending_rows} not analysed yet")
+        duplicates = sum(1 for img in images if img.result.duplicate_of)
+        if duplicates:
+            parts.append(f"{duplicates} byte-identical duplicate{'s' if duplicates != 1 else ''}")
         self.other_label.setText(f"{len(images)} analysed: " + ", ".join(parts) + ".")
