@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as escape_text
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.shapes import Drawing
@@ -52,7 +53,7 @@ from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError
 from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
-from .report_text import para_text, register_fonts, visual
+from .report_text import para_text, register_fonts, unprintable, visual
 from . import vocabulary
 from .vocabulary import error_reason, flag_label
 
@@ -163,6 +164,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     story: list[Any] = []
     story += _header(ctx)
     story += _integrity_warning(ctx)
+    story += _unprintable_warning(ctx)
     story += _patient_block(ctx)
     story += _summary_block(ctx)
     story += _image_table(ctx)
@@ -537,6 +539,34 @@ def _integrity_warning(ctx: _Context) -> list[Any]:
                            ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#FDECEC")),
                            ("TOPPADDING", (0, 0), (-1, -1), 5), ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
     return [Spacer(1, 2 * mm), box, Spacer(1, 2 * mm)]
+
+
+def _unprintable_warning(ctx: _Context) -> list[Any]:
+    """Characters no font at hand can draw (a CJK name without a system CJK font) would print as
+    empty boxes: the page says so, naming them and where they are."""
+    c = ctx.case
+    fields = {"patient name": c.patient.name, "patient ID": c.patient.id, "sample ID": c.sample.id,
+              "specimen": c.sample.specimen, "physician": c.physician, "technician": c.technician,
+              "reviewer": c.reviewer, "laboratory": f"{c.lab.name} {c.lab.address}",
+              "sign-off": f"{c.signed_by or ''} {c.reviewer_signed_by or ''}",
+              "file names": " ".join(Path(img.path).name for img in c.images),
+              "decisions": " ".join(f"{img.decision.reason or ''} {img.decision.actor or ''}"
+                                    for img in c.images),
+              "amendments": " ".join(f"{a.actor} {a.reason} {a.changes}" for a in c.amendments)}
+    chars: list[str] = []
+    where = []
+    for name, text in fields.items():
+        missing = unprintable(text)
+        if missing:
+            where.append(name)
+            chars += [ch for ch in missing if ch not in chars]
+    if not chars:
+        return []
+    shown = " ".join(f"{ch} (U+{ord(ch):04X})" for ch in chars[:8]) + (" …" if len(chars) > 8 else "")
+    text = (f"Characters not printable with the bundled fonts in the {', '.join(where)}: {shown}. "
+            "They show as empty boxes; check these fields against the case record (a system font "
+            "with these characters, e.g. WenQuanYi or Droid Sans Fallback, prints them).")
+    return [ctx.p(escape_text(text), "warn"), Spacer(1, 2 * mm)]
 
 
 def _signatures(ctx: _Context) -> list[Any]:
