@@ -37,6 +37,10 @@ def case_to_json(case: Case, summary: CaseSummary, audit: list[AuditEntry], expo
         "case": case.to_dict(), "summary": summary.to_dict(),
         "audit": [asdict(entry) for entry in audit],
     }
+    found = case.integrity     # the audit chain's verdict (lab_app/core/case_integrity.py)
+    if found is not None:
+        doc["integrity"] = {"intact": found.intact, "digest": found.digest,
+                            "problems": list(found.problems)}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

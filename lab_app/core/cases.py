@@ -409,6 +409,7 @@ class CaseStore:
         """The case, its summary and its audit log as JSON (UTF-8), written atomically."""
         with self._read() as c:
             case = self._load_case(c, case_id)
+            case.integrity = case_integrity.verify_case(c, case_id)
         text = case_to_json(case, summarize(case.images), self.audit(case_id), self._clock())
         return _write_export(out_path, text, overwrite)
 

@@ -184,3 +184,15 @@ def test_labapp_report_names_a_changed_case_and_verify_checks_the_database(db, t
     captured = capsys.readouterr()
     assert f"Case {two.id} was changed" in captured.err and f"Case {one.id} " not in captured.err
     assert "2 cases checked" in captured.out
+
+
+def test_the_json_export_carries_the_verdict(db, tmp_path):
+    import json
+    with CaseStore(db) as store:
+        case = _signed_case(store)
+        doc = json.loads(store.export_json(case.id, tmp_path / "a.json").read_text(encoding="utf-8"))
+        assert doc["integrity"]["intact"] is True and len(doc["integrity"]["digest"]) == 64
+    _raw(db, "UPDATE images SET confidence = 0.99")
+    with CaseStore(db) as store:
+        doc = json.loads(store.export_json(case.id, tmp_path / "b.json").read_text(encoding="utf-8"))
+    assert doc["integrity"]["intact"] is False and doc["integrity"]["problems"]
