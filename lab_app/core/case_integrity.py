@@ -77,15 +77,28 @@ def _last_hash(c: sqlite3.Connection, case_id: int, before_id: int) -> str:
 def seal(c: sqlite3.Connection, audit_ids: list[int]) -> None:
     """Give the entries written in this transaction their hashes (called just before COMMIT,
     so content hashes are of the committed state)."""
+    # One pass in id order: each case's previous hash and its case hash are carried along
+    # (nothing else writes while the transaction holds the lock), so sealing a case created
+    # with thousands of images is linear.
+    prev_of: dict[int, str] = {}
+    case_of: dict[int, str] = {}
     for audit_id in sorted(audit_ids):
         row = c.execute("SELECT * FROM audit WHERE id = ?", (audit_id,)).fetchone()
         if row is None:
             continue
         entry = dict(row)
-        content = _content(c, entry["case_id"], entry["image_id"])
-        prev = _last_hash(c, entry["case_id"], audit_id)
+        case_id = entry["case_id"]
+        if case_id not in prev_of:
+            prev_of[case_id] = _last_hash(c, case_id, audit_id)
+            case_of[case_id] = case_hash(c, case_id) or ""
+        content = case_of[case_id]
+        if entry["image_id"] is not None:
+            content += ":" + (image_hash(c, entry["image_id"]) or "")
+        prev = prev_of[case_id]
+        digest = entry_hash(entry, prev, content)
         c.execute("UPDATE audit SET prev_hash = ?, content_hash = ?, entry_hash = ? WHERE id = ?",
-                  (prev, content, entry_hash(entry, prev, content), audit_id))
+                  (prev, content, digest, audit_id))
+        prev_of[case_id] = digest
 
 
 def _content(c: sqlite3.Connection, case_id: int, image_id: int | None) -> str:
