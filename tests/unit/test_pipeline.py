@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,6 +75,8 @@ def test_arrays_kept_for_the_gui(engine, images):
     opts = AnalysisOptions(with_cam=True, keep_arrays=True)
     res = next(e.result for e in analyse(images[:1], engine, opts) if isinstance(e, ImageAnalysed))
     assert res.mask is not None and res.mask.shape == (res.height, res.width)
+    n, _ = cv2.connectedComponents((res.mask > 0).astype(np.uint8), connectivity=8)
+    assert res.cells == n - 1 >= 1            # the count is the cells the mask outlines
     assert res.cam is not None and res.cam.ndim == 2 and 0 <= res.cam.min() and res.cam.max() <= 1
 
 
@@ -84,17 +87,23 @@ def test_out_of_scope_image_gets_no_subtype(engine, tmp_path):
     assert res.status == "ok"
     assert "out_of_scope" in res.flags and "no_cells" in res.flags
     assert res.prediction is None and res.confidence is None
+    assert res.cells == 0 and res.error is None
+    assert res.scope_reason and res.scope_reason.endswith(".")    # the sentence shown beside it
 
 
 # --- the low-confidence flag, with hand-made model outputs near and across the threshold -----
 
-def scripted(engine, monkeypatch, rows: list[list[float]]) -> None:
-    """The engine returns ``rows`` (one per field, in order) as its calibrated probabilities."""
+def scripted(engine, monkeypatch, rows: list[list[float]], distances: list[float] | None = None) -> None:
+    """The engine returns ``rows`` (one per field, in order) as its calibrated probabilities,
+    and ``distances`` as its feature distances (None: none)."""
     from model.inference import Predictions
     script = iter(np.asarray(rows, np.float64))
+    far = iter(distances) if distances is not None else None
 
     def run(x, with_cam=False):
-        return Predictions(np.stack([next(script) for _ in range(len(x))]), None, None)
+        n = len(x)
+        return Predictions(np.stack([next(script) for _ in range(n)]), None,
+                           None if far is None else np.array([next(far) for _ in range(n)]))
     monkeypatch.setattr(engine, "run_preprocessed", run)
 
 
@@ -174,3 +183,116 @@ def test_cut_short_file_is_flagged_as_damaged_not_refused(engine, images, tmp_pa
     assert res.flags[0] == "damaged_file" and res.flags.count("damaged_file") == 1
     assert res.prediction in engine.classes and res.confidence is not None
     assert (res.width, res.height) == (intact.width, intact.height)
+
+
+# --- what every row records, and the acquisition flags -----------------------------------------
+
+def test_a_row_records_its_file_and_measurements(engine, images, tmp_path):
+    import hashlib
+
+    from lab_app.core import focus
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    ok, err = [e.result for e in analyse([images[0], bad], engine) if isinstance(e, ImageAnalysed)]
+    assert ok.sha256 == hashlib.sha256(images[0].read_bytes()).hexdigest()
+    assert ok.analysed_at and err.analysed_at and ok.analysed_at.endswith("+00:00")
+    assert err.status == "error" and "notes.jpg" in err.error and err.flags == ["load_error"]
+    acq = ok.acquisition
+    assert {"white_balance", "sharpness", "min_sharpness"} <= set(acq)
+    # The bundled model reads colours as captured (no white_balance in its model.json).
+    assert acq["white_balance"]["model_reads_balanced"] is (engine.preprocess_config.white_balance is not None)
+    assert isinstance(acq["sharpness"], float) and acq["sharpness"] == round(acq["sharpness"], 4)
+    assert acq["sharpness"] >= focus.MIN_SHARPNESS == acq["min_sharpness"]
+
+
+def test_cells_are_counted_on_the_field_each_preset_reads(engine, images):
+    """The default preset reads the colour-balanced field, the authors' rule the field as
+    captured."""
+    from lab_app.core.imaging import load_rgb
+    from lab_app.core.segmentation import preset, segment
+    from model import white_balance
+    fields = images[::4][:6]
+    for name in ("default", "dataset"):
+        opts = AnalysisOptions(segmentation=preset(name))
+        got = [e.result.cells for e in analyse(fields, engine, opts) if isinstance(e, ImageAnalysed)]
+        want = []
+        for p in fields:
+            rgb = load_rgb(p).rgb
+            if name == "default":
+                rgb = white_balance.balance(rgb, white_balance.DATA_SET_BACKGROUND)[0]
+            want.append(segment(rgb, preset(name)).count)
+        assert got == want, name
+
+
+def test_unlike_training_by_feature_distance(engine, images, monkeypatch):
+    limit = engine.unlike_training_threshold
+    rows = [[0.01, 0.97, 0.01, 0.01]] * 3
+    scripted(engine, monkeypatch, rows, distances=[limit - 0.01, limit + 0.01, limit])
+    results = [e.result for e in analyse(images[:3], engine) if isinstance(e, ImageAnalysed)]
+    assert [r.flags for r in results] == [[], ["unlike_training"], []]
+    for r, d in zip(results, [limit - 0.01, limit + 0.01, limit]):
+        assert r.acquisition["feature_distance"] == round(d, 4)
+        assert r.acquisition["max_feature_distance"] == limit
+    assert [r.prediction for r in results] == ["Early"] * 3     # flagged, still called
+
+
+def _background_stats(engine, path):
+    from model.white_balance import background_stats
+    res = next(e.result for e in analyse([path], engine) if isinstance(e, ImageAnalysed))
+    return background_stats(res.acquisition["white_balance"]["background"])
+
+
+def test_unlike_training_by_the_lamp_for_a_model_reading_colours_as_captured(engine, images,
+                                                                            monkeypatch):
+    from dataclasses import replace
+    monkeypatch.setattr(engine, "preprocess_config", replace(engine.preprocess_config, white_balance=None))
+    level, warm, green = _background_stats(engine, images[0])
+    slack = pipeline.BACKGROUND_SLACK
+
+    def flags_with(background_range):
+        monkeypatch.setattr(engine, "background_range", background_range)
+        scripted(engine, monkeypatch, [[0.01, 0.97, 0.01, 0.01]])
+        return next(e.result for e in analyse(images[:1], engine) if isinstance(e, ImageAnalysed))
+
+    inside = {"low": [level - 1, warm - 1, green - 1], "high": [level + 1, warm + 1, green + 1]}
+    assert flags_with(inside).flags == []
+    within_slack = {"low": [level + slack - 0.5, warm, green], "high": [level + 10, warm, green]}
+    assert flags_with(within_slack).flags == []
+    for i in range(3):                          # below or above, in any of the three statistics
+        for side, shift in (("low", slack + 0.5), ("high", -(slack + 0.5))):
+            rng = {k: list(v) for k, v in inside.items()}
+            rng[side][i] = [level, warm, green][i] + shift
+            if side == "low":
+                rng["high"][i] = rng["low"][i] + 5
+            else:
+                rng["low"][i] = rng["high"][i] - 5
+            res = flags_with(rng)
+            assert res.flags == ["unlike_training"], (i, side)
+            assert res.acquisition["background_range"] == rng
+    assert flags_with(None).flags == []        # a model without the range: no lamp check
+    # A model that reads balanced fields needs no lamp check: the balance removes the lamp.
+    monkeypatch.setattr(engine, "preprocess_config",
+                        replace(engine.preprocess_config, white_balance=(249.0, 254.0, 251.0)))
+    far = {"low": [0, 0, 0], "high": [1, 1, 1]}
+    assert "unlike_training" not in flags_with(far).flags
+
+
+def test_a_blurred_field_is_flagged_out_of_focus(engine, images, tmp_path):
+    from PIL import ImageFilter
+    blurred = tmp_path / "blurred.png"
+    Image.open(images[0]).convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(blurred)
+    sharp, soft = [e.result for e in analyse([images[0], blurred], engine) if isinstance(e, ImageAnalysed)]
+    assert "out_of_focus" not in sharp.flags
+    assert soft.flags.count("out_of_focus") == 1 and None not in soft.flags
+    assert soft.acquisition["sharpness"] < soft.acquisition["min_sharpness"]
+
+
+def test_in_memory_fields_take_the_option_and_the_distances(engine, images, monkeypatch):
+    from lab_app.core.imaging import load_rgb
+    limit = engine.unlike_training_threshold
+    monkeypatch.setattr(engine, "low_confidence_threshold", 0.8)
+    scripted(engine, monkeypatch, [[0.02, 0.9, 0.04, 0.04]] * 2, distances=[limit + 1, 0.0])
+    fields = [load_rgb(p).rgb for p in images[:2]]
+    results = pipeline.analyse_fields(fields, engine, AnalysisOptions(low_confidence_threshold=0.95))
+    assert [r.flags for r in results] == [["unlike_training", "low_confidence"], ["low_confidence"]]
+    assert [r.path for r in results] == ["field-1", "field-2"]
