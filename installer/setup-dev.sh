@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[train,test,lab]"
 echo "setup-dev: .venv ready ($(.venv/bin/python -c 'import lab_app; print("labapp", lab_app.__version__)'))"

@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse each image saved into DIR (e.g. by the camera software) as it arrives")
     p.add_argument("--watch-existing", action="store_true",
                    help="with --watch: analyse the images already in DIR too")
-    p.add_argument("--db", metavar="FILE", help="case database file (default: the user's data folder)")
+    p.add_argument("--db", metavar="FILE|URL",
+                   help="case database file, or a lab network's postgresql://user@host:port/dbname "
+                        "(default: the lab settings' database, else the user's data folder)")
     p.add_argument("--size", metavar="WxH", help="window size, e.g. 1366x768")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S",
                    help="with --screenshot: give up after S seconds (default 600)")
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None,
     if args.db:
         from lab_app.core.cases import check_db_location
         from lab_app.core.errors import LabAppError
-        try:    # postgresql://… would otherwise become a local folder called postgresql:
+        try:    # mysql://… would otherwise become a local folder called mysql:
             check_db_location(args.db)
         except LabAppError as exc:
             build_parser().error(str(exc))

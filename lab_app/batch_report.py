@@ -15,7 +15,7 @@ from .core.cases import CaseStore
 from .core.report import card_metrics
 from .core.report_assembly import KeptPictures, ReportPictures, write_case_report
 from .core.results import ImageResult
-from .core.settings import load_settings
+from .core.settings import database_location, load_settings
 
 REPORT_NAME = "report.pdf"
 
@@ -37,7 +37,7 @@ def _keep_previous(path: Path) -> Path | None:
 def write_batch_report(args: argparse.Namespace, out_dir: Path, results: list[ImageResult],
                        engine, kept: KeptPictures | None = None) -> Path:
     settings = load_settings()
-    store = CaseStore(args.db)
+    store = CaseStore(database_location(args.db))   # --db, else the lab settings' database
     try:
         case = store.create_case(
             patient=Patient(id=args.patient_id or "", name=args.patient_name or "",

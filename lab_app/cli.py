@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--physician")
     case.add_argument("--technician")
     case.add_argument("--page-size", choices=["A4", "Letter"], default=None)
-    case.add_argument("--db", metavar="FILE", help="case database (default: the user's data folder)")
+    case.add_argument("--db", metavar="FILE|URL",
+                      help="case database: a file, or a lab network's postgresql://user@host:port/"
+                           "dbname (default: the lab settings' database, else the user's data folder)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--segmentation", choices=["default", "dataset"], default="default",
                    help="segmentation preset (default works on every stain in the data)")

@@ -7,7 +7,7 @@
 Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
 written (one-line message on stderr), or the case was changed outside the program (its audit
 chain is broken: the report is written with a warning box at the top, and the line names the
-case); 2 usage error (also a --db URL: PostgreSQL is not supported yet). --verify checks every
+case); 2 usage error (also a --db URL other than postgresql://). --verify checks every
 case of the database (exit 1 if any was changed). The page size defaults to the lab settings'
 one. The footer's validation metrics come from --model DIR's model.json, else from the metrics
 recorded with the case's results, else from the bundled model with the same sha256; calls are
@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="paper size (default: the lab settings' size, else A4)")
     p.add_argument("--appendix", action="store_true", help="add larger images on appendix pages")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help="case database file or folder (default: the user's data folder)")
+    p.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="case database file or folder, or postgresql://user@host:port/dbname "
+                        "(default: the lab settings' database, else the user's data folder)")
     p.add_argument("--model", type=Path, default=None, metavar="DIR",
                    help="model folder whose model.json gives the validation metrics")
     return p
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported after parsing so --help stays fast.
     from .core.cases import CaseStore
     from .core.report_assembly import ReportPictures, write_case_report
-    from .core.settings import SettingsError, load_settings
+    from .core.settings import SettingsError, database_location, load_settings
 
     page_size, lab_threshold = args.page_size, None
     try:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"{PROG}: warning: {exc} Using default settings.", file=sys.stderr)
     try:
-        with CaseStore(args.db) as store:
+        with CaseStore(database_location(args.db)) as store:
             case = store.get_case(args.case_id)
             written = []
             if args.out:
@@ -131,10 +132,11 @@ def _lis_exports(args: argparse.Namespace, case: Any, integrity: Any) -> list[Pa
 def _verify(db: Path | None) -> int:
     """Every case's audit chain; one line per changed case, exit 1 if there is any."""
     from .core.cases import CaseStore
+    from .core.settings import database_location
     try:
-        with CaseStore(db) as store:
+        with CaseStore(database_location(db)) as store:
             found = store.verify_all()
-            where = store.path
+            where = store.location
     except LabAppError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures_model"]
+# fixtures_pg: a throwaway PostgreSQL server (pg_cluster, pg_url) for the lab-network tests.
+pytest_plugins = ["fixtures_model", "fixtures_pg"]
 
 
 # --- Training needs the [train] extra: torch, torchvision and onnx (the export) --------------

@@ -34,7 +34,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CASE_EXCLUDED = ("updated_at",)
+# updated_at and version (schema v6) change with every change; the entries record the change.
+CASE_EXCLUDED = ("updated_at", "version")
 ENTRY_FIELDS = ("id", "case_id", "at", "actor", "action", "field", "image_id", "old", "new",
                 "reason")
 MIGRATION_ACTION = "integrity"

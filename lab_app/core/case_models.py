@@ -71,6 +71,8 @@ class CaseImage:
     result: ImageResult
     decision: Decision = field(default_factory=Decision)
     added_at: str | None = None
+    # The case's version after the change that returned this image (CaseStore.set_decision).
+    case_version: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -150,6 +152,9 @@ class Case:
     # What CaseStore.verify_case found (lab_app/core/case_integrity.CaseIntegrity), where the
     # front end checked: the report prints its digest, or a warning box when it is broken.
     integrity: Any = field(default=None, compare=False, repr=False)
+    # How many changes the case has had (schema v6); an edit names the version it was made on,
+    # so a change another workstation made meanwhile is never overwritten.
+    version: int = field(default=1, compare=False)
 
     @property
     def locked(self) -> bool:

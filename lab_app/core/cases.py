@@ -54,13 +54,15 @@ from model.atomic import atomic_write_text
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
 from . import case_integrity
+from .case_db import (POSTGRES, POSTGRES_SCHEMES, SQLITE, PgConnection, database_errors,
+                      is_postgres_url, redact)
 from .case_export import case_to_csv, case_to_json
 from .case_integrity import CaseIntegrity
 from .case_models import (ACCEPTED, AMENDED, DECISIONS, OPEN, OVERRIDDEN, PENDING, SIGNED, Amendment,
                           AuditEntry, Case, CaseImage, CaseInfo, Decision, LabInfo, Patient, Sample)
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .cases_schema import migrate
-from .errors import CaseLockedError, CaseStoreError
+from .errors import CaseConflictError, CaseLockedError, CaseStoreError
 from .results import ImageResult
 from .vocabulary import FLAG_OUT_OF_SCOPE
 
@@ -106,17 +108,19 @@ _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")   # two letters at least: C:/
 
 
 def check_db_location(path: str | os.PathLike[str] | None) -> None:
-    """Refuse a database location this version cannot use (a URL), before anything is created:
-    ``postgresql://host/db`` would otherwise become a local folder called ``postgresql:``."""
+    """Refuse a database location this version cannot use (a URL other than PostgreSQL's),
+    before anything is created: ``mysql://host/db`` would otherwise become a local folder."""
     if path is None:
         return
     match = _URL.match(os.fspath(path))
     if match is None:
         return
     scheme = match.group(1).lower()
-    if scheme.startswith("postgres"):
-        raise CaseStoreError(f"PostgreSQL is not supported yet by this version: {os.fspath(path)}; "
-                             "give the path of a case database file or folder.")
+    if scheme in POSTGRES_SCHEMES:
+        if isinstance(path, str) and "://" in path:
+            return      # a lab network's shared store (lab_app/core/case_db.py)
+        raise CaseStoreError(f"Give the PostgreSQL database as a URL, "
+                             f"postgresql://user@host:port/dbname, not {os.fspath(path)}.")
     raise CaseStoreError(f"The case database must be a file or folder on this computer, not a "
                          f"{scheme} URL: {os.fspath(path)}.")
 
@@ -139,19 +143,26 @@ class CaseStore:
     def __init__(self, path: str | os.PathLike[str] | None = None, *,
                  clock: Callable[[], str] = utc_now, busy_timeout_s: float = 10.0) -> None:
         check_db_location(path)
-        self.path = resolve_db_path(path)
+        # A postgresql:// URL: the lab network's shared store; else the SQLite file (path None
+        # for PostgreSQL; ``location`` names either, without a password, in messages).
+        self.url = path if is_postgres_url(path) else None
+        self.path = None if self.url else resolve_db_path(path)
+        self.dialect = POSTGRES if self.url else SQLITE
+        self.location = redact(self.url) if self.url else str(self.path)
         self._clock = clock
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._prepare_file()
+        if self.url is None:
+            self._prepare_file()
         conn = self._conn()
         try:
             migrate(conn, self.path)
-        except sqlite3.DatabaseError as exc:
+        except database_errors() as exc:
             self.close()
-            raise CaseStoreError(f"The case database {self.path} cannot be opened ({exc}).") from exc
+            raise CaseStoreError(f"The case database {self.location} cannot be opened "
+                                 f"({exc}).") from exc
         except BaseException:
             self.close()
             raise
@@ -172,6 +183,12 @@ class CaseStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
+            return conn
+        if self.url is not None:
+            conn = PgConnection(self.url, timeout_s=self._busy_timeout_s)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
             return conn
         try:
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
@@ -208,10 +225,12 @@ class CaseStore:
         """One transaction holding the write lock; rolled back on any error."""
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+            self.dialect.begin_write(conn)
+        except database_errors() as exc:
+            self._drop_broken(conn)
             raise CaseStoreError(f"The case database is busy or read-only ({exc}); try again.") from exc
         self._local.unsealed = []
+        self._local.writing = True
         try:
             yield conn
             # Each audit entry of this transaction hashes the previous one and the committed
@@ -219,22 +238,53 @@ class CaseStore:
             case_integrity.seal(conn, self._local.unsealed)
             conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
+            if self._drop_broken(conn):
+                pass
+            elif conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.DatabaseError):
+            if isinstance(exc, database_errors()):
                 raise CaseStoreError(f"The change could not be saved ({exc}); nothing was "
                                      "changed.") from exc
             raise
+        finally:
+            self._local.writing = False
+
+    def _drop_broken(self, conn: Any) -> bool:
+        """Forget a PostgreSQL connection the server or network ended, so that the next call
+        connects again (True when it was dropped)."""
+        inner = getattr(conn, "_conn", None)
+        if inner is None or not (inner.broken or inner.closed):
+            return False
+        self._local.conn = None
+        with self._conns_lock:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        conn.close()
+        return True
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: several SELECTs see one consistent snapshot."""
         conn = self._conn()
-        conn.execute("BEGIN")
+        try:
+            self.dialect.begin_read(conn)
+        except database_errors() as exc:
+            if self.url is None:
+                raise
+            self._drop_broken(conn)
+            raise CaseStoreError(f"The case database {self.location} cannot be read ({exc}); "
+                                 "try again.") from exc
         try:
             yield conn
+        except database_errors() as exc:
+            if self.url is None:
+                raise
+            if not self._drop_broken(conn) and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise CaseStoreError(f"The case database {self.location} cannot be read ({exc}).") from exc
         finally:
-            conn.execute("COMMIT")
+            if not self._drop_broken(conn) and conn.in_transaction:
+                conn.execute("COMMIT")
 
     # ----------------------------------------------------------------------------------- cases
     def create_case(self, *, patient: Patient | None = None, sample: Sample | None = None,
@@ -272,14 +322,19 @@ class CaseStore:
         with self._read() as c:
             return self._load_case(c, case_id)
 
-    def update_case(self, case_id: int, actor: str, **fields: Any) -> Case:
-        """Change case fields (see EDITABLE_FIELDS); each changed field is audited."""
+    def update_case(self, case_id: int, actor: str, *, expected_version: int | None = None,
+                    **fields: Any) -> Case:
+        """Change case fields (see EDITABLE_FIELDS); each changed field is audited.
+        ``expected_version``: the :attr:`Case.version` the edit was made on (CaseConflictError
+        when another workstation changed the case since)."""
         actor = _actor(actor)
         now = self._clock()
         with self._write() as c:
             row = self._case_row(c, case_id)
             _require_open(row)
-            self._apply_fields(c, row, fields, actor, now, action="update")
+            self._check_version(c, row, expected_version)
+            if self._apply_fields(c, row, fields, actor, now, action="update"):
+                self._bump_version(c, row, "status = 'open'")
             return self._load_case(c, case_id)
 
     def list_cases(self) -> list[CaseInfo]:
@@ -309,23 +364,36 @@ class CaseStore:
             return self._load_image(c, image_id)
 
     def set_decision(self, case_id: int, image_id: int, actor: str, decision: str,
-                     override_class: str | None = None, reason: str | None = None) -> CaseImage:
-        """Record the technician's decision on one image (audited)."""
+                     override_class: str | None = None, reason: str | None = None, *,
+                     expected_version: int | None = None) -> CaseImage:
+        """Record the technician's decision on one image (audited). The image's
+        ``case_version`` is the case's version after the change."""
         actor = _actor(actor)
         now = self._clock()
         with self._write() as c:
-            _require_open(self._case_row(c, case_id))
-            self._apply_decision(c, case_id, DecisionChange(image_id, decision, override_class, reason),
-                                 actor, now, action="decision")
-            return self._load_image(c, image_id)
+            row = self._case_row(c, case_id)
+            _require_open(row)
+            self._check_version(c, row, expected_version)
+            version = row["version"]
+            if self._apply_decision(c, case_id, DecisionChange(image_id, decision, override_class,
+                                                               reason), actor, now, action="decision"):
+                version = self._bump_version(c, row, "status = 'open'")
+            image = self._load_image(c, image_id)
+            image.case_version = version
+            return image
 
     def summary(self, case_id: int, *, min_reviewed: int = MIN_REVIEWED) -> CaseSummary:
         return summarize(self.get_case(case_id).images, min_reviewed=min_reviewed)
 
     # --------------------------------------------------------------------- sign-off & amendment
     def sign_off(self, case_id: int, technician: str, reviewer: str | None = None, *,
-                 require_reviewer: bool = False) -> Case:
-        """Sign the case off and lock it. ``require_reviewer`` comes from LabSettings."""
+                 require_reviewer: bool = False, expected_version: int | None = None,
+                 meaning: str | None = None, reviewer_meaning: str | None = None) -> Case:
+        """Sign the case off and lock it. ``require_reviewer`` comes from LabSettings.
+
+        ``meaning`` (and ``reviewer_meaning``): what the signature means, recorded as the reason
+        of the sign-off audit entries (an e-signature, lab_app/core/accounts.py). The lock is
+        checked by the database: the UPDATE only changes an open case of the expected version."""
         technician = (technician or "").strip()
         reviewer = (reviewer or "").strip()
         if not technician:
@@ -341,6 +409,7 @@ class CaseStore:
             if row["status"] != OPEN:
                 raise CaseLockedError(f"Case {case_id} is already signed off; use an amendment "
                                       "to change it.")
+            self._check_version(c, row, expected_version)
             self._require_intact(c, case_id, whole_case=True)   # never sign what was altered
             case = self._load_case(c, case_id)
             pending = [img for img in case.images if img.in_scope and img.decision.status == PENDING]
@@ -349,22 +418,29 @@ class CaseStore:
                 more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
                 raise CaseStoreError(f"{len(pending)} image(s) still need a decision before "
                                      f"sign-off: {names}{more}.")
-            c.execute("""UPDATE cases SET status = ?, signed_by = ?, signed_at = ?,
+            signed = c.execute("""UPDATE cases SET status = ?, signed_by = ?, signed_at = ?,
                              reviewer_signed_by = ?, reviewer_signed_at = ?, updated_at = ?,
                              reviewer = CASE WHEN ? != '' THEN ? ELSE reviewer END,
-                             technician = CASE WHEN technician = '' THEN ? ELSE technician END
-                         WHERE id = ?""",
+                             technician = CASE WHEN technician = '' THEN ? ELSE technician END,
+                             version = version + 1
+                         WHERE id = ? AND status = 'open' AND version = ?""",
                       (SIGNED, technician, now, reviewer or None, now if reviewer else None, now,
-                       reviewer, reviewer, technician, case_id))
-            self._audit(c, case_id, technician, "sign_off", now, field="technician", new=technician)
+                       reviewer, reviewer, technician, case_id, row["version"]))
+            if signed.rowcount != 1:
+                raise CaseLockedError(f"Case {case_id} was signed off or changed at another "
+                                      "workstation meanwhile; open it again to see it.")
+            self._audit(c, case_id, technician, "sign_off", now, field="technician", new=technician,
+                        reason=meaning)
             if reviewer:
-                self._audit(c, case_id, reviewer, "sign_off", now, field="reviewer", new=reviewer)
+                self._audit(c, case_id, reviewer, "sign_off", now, field="reviewer", new=reviewer,
+                            reason=reviewer_meaning or meaning)
             return self._load_case(c, case_id)
 
     def amend(self, case_id: int, actor: str, reason: str, *,
               fields: Mapping[str, Any] | None = None,
               decisions: Iterable[DecisionChange] = (),
-              results: Iterable[ImageResult] = ()) -> Case:
+              results: Iterable[ImageResult] = (),
+              expected_version: int | None = None) -> Case:
         """Change a signed-off case: field edits, decision changes and/or new results, one reason.
 
         All changes are applied in one transaction, audited with action ``amend`` and the reason,
@@ -380,6 +456,7 @@ class CaseStore:
             if row["status"] == OPEN:
                 raise CaseStoreError(f"Case {case_id} is not signed off; edit it directly "
                                      "instead of amending it.")
+            self._check_version(c, row, expected_version)
             self._require_intact(c, case_id, whole_case=True)
             changes = self._apply_fields(c, row, dict(fields or {}), actor, now, action="amend",
                                          reason=reason)
@@ -394,6 +471,7 @@ class CaseStore:
             c.execute("INSERT INTO amendments (case_id, at, actor, reason, changes) VALUES (?,?,?,?,?)",
                       (case_id, now, actor, reason, "; ".join(changes)))
             c.execute("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?", (AMENDED, now, case_id))
+            self._bump_version(c, row, "status != 'open'")
             return self._load_case(c, case_id)
 
     def audit(self, case_id: int) -> list[AuditEntry]:
@@ -421,10 +499,37 @@ class CaseStore:
 
     # ------------------------------------------------------------------------------ internals
     def _case_row(self, c: sqlite3.Connection, case_id: int) -> sqlite3.Row:
-        row = c.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        # In a write, PostgreSQL locks the case row first: writers of one case take turns (as
+        # SQLite's BEGIN IMMEDIATE makes every writer do), so its audit chain never forks.
+        lock = self.dialect.for_update if getattr(self._local, "writing", False) else ""
+        row = c.execute("SELECT * FROM cases WHERE id = ?" + lock, (case_id,)).fetchone()
         if row is None:
             raise CaseStoreError(f"There is no case {case_id} in the case database.")
         return row
+
+    def _check_version(self, c: sqlite3.Connection, row: sqlite3.Row,
+                       expected_version: int | None) -> None:
+        """No lost update: refuse an edit made on a version of the case another workstation
+        has changed since."""
+        if expected_version is None or row["version"] == expected_version:
+            return
+        last = c.execute("SELECT actor, at FROM audit WHERE case_id = ? ORDER BY id DESC LIMIT 1",
+                         (row["id"],)).fetchone()
+        by = f" (last by {last['actor']} at {last['at']})" if last is not None else ""
+        raise CaseConflictError(
+            f"Case {row['id']} was changed at another workstation since you opened it{by}; your "
+            "change was not saved. Open the case again to see the latest version, then make "
+            "your change again.")
+
+    def _bump_version(self, c: sqlite3.Connection, row: sqlite3.Row, status_is: str) -> int:
+        """Count a change of the case, checked by the database: the row must still be at the
+        version (and status) it was read at."""
+        cur = c.execute(f"UPDATE cases SET version = version + 1 WHERE id = ? AND version = ? "
+                        f"AND {status_is}", (row["id"], row["version"]))
+        if cur.rowcount != 1:
+            raise CaseConflictError(f"Case {row['id']} was changed at another workstation "
+                                    "meanwhile; your change was not saved. Open the case again.")
+        return int(row["version"]) + 1
 
     def _audit(self, c: sqlite3.Connection, case_id: int, actor: str, action: str, at: str, *,
                field: str | None = None, image_id: int | None = None, old: Any = None,
@@ -582,7 +687,8 @@ class CaseStore:
             technician=r["technician"], reviewer=r["reviewer"], status=r["status"],
             created_at=r["created_at"], updated_at=r["updated_at"], signed_by=r["signed_by"],
             signed_at=r["signed_at"], reviewer_signed_by=r["reviewer_signed_by"],
-            reviewer_signed_at=r["reviewer_signed_at"], images=images, amendments=amendments)
+            reviewer_signed_at=r["reviewer_signed_at"], images=images, amendments=amendments,
+            version=r["version"])
 
 
 # ------------------------------------------------------------------------------- row helpers

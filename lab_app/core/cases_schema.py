@@ -6,6 +6,8 @@
 * v3: the acquisition measurements of each image.
 * v4: the audit hash chain (prev_hash, content_hash, entry_hash; lab_app/core/case_integrity.py).
 * v5: images.duplicate_of (a byte-identical input is its own row, naming the first).
+* v6: cases.version (no lost update), users and account_audit (accounts and e-signatures);
+  PostgreSQL: the same steps through :mod:`lab_app.core.case_db` (one migration path).
 
 A migration is a list of statements run in one transaction together with the new
 ``user_version``, so a crash mid-migration leaves the old version intact. Before migrating an
@@ -19,6 +21,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from .case_db import dialect_of
 from .errors import CaseStoreError
 
 SCHEMA_V1: tuple[str, ...] = (
@@ -135,14 +138,50 @@ _V5: tuple[str, ...] = (
     "ALTER TABLE images ADD COLUMN duplicate_of TEXT",
 )
 
+# A lab network (lab_app/core/case_db.py, lab_app/core/accounts.py): cases.version counts the
+# committed changes of a case, and an edit names the version its workstation saw, so no change
+# is lost (not hashed by the audit chain, like updated_at); user accounts with roles and scrypt
+# password hashes, and their own audit log; on PostgreSQL the search function SQLite gets from
+# Python.
+def _search_function(conn: sqlite3.Connection) -> None:
+    if dialect_of(conn).name == "postgresql":
+        conn.execute("""CREATE OR REPLACE FUNCTION contains_ci(haystack text, needle text)
+                        RETURNS boolean LANGUAGE sql IMMUTABLE AS
+                        'SELECT strpos(lower(haystack), lower(needle)) > 0'""")
+
+
+_V6: tuple = (
+    "ALTER TABLE cases ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        full_name TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL CHECK (role IN ('technician', 'reviewer', 'admin')),
+        password_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        password_changed_at TEXT
+    )""",
+    """CREATE TABLE account_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        detail TEXT
+    )""",
+    _search_function,
+)
+
 # MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
 # A step is SQL statements, or a function of the connection run in the same transaction.
-MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4, _V5, _V6)
 CURRENT_VERSION = len(MIGRATIONS)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    return dialect_of(conn).schema_version(conn)
 
 
 def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
@@ -151,18 +190,22 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
     ``conn`` must be in autocommit mode (``isolation_level=None``): each step runs in its own
     explicit ``BEGIN IMMEDIATE`` transaction.
     """
+    dialect = dialect_of(conn)
     start = schema_version(conn)
     if start > CURRENT_VERSION:
         raise CaseStoreError(
             f"The case database was written by a newer version of the software (schema {start}; "
             f"this version reads up to {CURRENT_VERSION}). Update the software to open it.")
     if start == 0 and _has_tables(conn):
+        if dialect.name != "sqlite":
+            raise CaseStoreError("The PostgreSQL database has tables but is not a case database "
+                                 "of this software; give the case store a database of its own.")
         raise CaseStoreError("The file is an SQLite database but not a case database of this "
                              "software; choose another data folder.")
     if 0 < start < CURRENT_VERSION and db_path is not None:
         _backup(conn, db_path.with_name(f"{db_path.name}.schema-v{start}.bak"))
     for version in range(start + 1, CURRENT_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
+        dialect.begin_migration(conn)
         try:
             # Another process may have migrated while we waited for the write lock.
             if schema_version(conn) >= version:
@@ -172,8 +215,8 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
                 if callable(statement):
                     statement(conn)
                 else:
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+                    conn.execute(dialect.ddl(statement))
+            dialect.set_schema_version(conn, version)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -182,8 +225,7 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
 
 
 def _has_tables(conn: sqlite3.Connection) -> bool:
-    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
-    return bool(row[0])
+    return dialect_of(conn).has_tables(conn)
 
 
 def _backup(conn: sqlite3.Connection, target: Path) -> None:

@@ -21,6 +21,10 @@ class CaseLockedError(CaseStoreError):
     """The case is signed off; changes must be made as an amendment."""
 
 
+class CaseConflictError(CaseStoreError):
+    """Another workstation changed the case since this one read it (no lost update)."""
+
+
 class ReportError(LabAppError):
     """A PDF report could not be written."""
 

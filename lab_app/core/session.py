@@ -220,7 +220,10 @@ class CaseSession:
         if self.case is None or self.locked:
             return False
         stored = (value or None) if name in DATE_FIELDS else value
-        self.case = self.store.update_case(self.case.id, actor, **{name: stored})
+        # The version this window shows: another workstation's change meanwhile is refused
+        # (CaseConflictError), never overwritten.
+        self.case = self.store.update_case(self.case.id, actor, expected_version=self.case.version,
+                                           **{name: stored})
         self.events.emit("case_changed", self.case)
         return True
 
@@ -317,7 +320,10 @@ class CaseSession:
             raise SessionRuleError("Case signed off", f"Case {self.case.id} is signed off; a "
                                    "changed decision is an amendment and needs a reason.")
         image = self.store.set_decision(self.case.id, row.image.id, actor, decision,
-                                        override_class=override_class, reason=reason)
+                                        override_class=override_class, reason=reason,
+                                        expected_version=self.case.version)
+        if image.case_version is not None:
+            self.case.version = image.case_version
         self.update_image(image)
         return image
 
@@ -329,7 +335,8 @@ class CaseSession:
         if not (why or "").strip():
             raise SessionRuleError("Reason needed", "Nothing changed: an amendment needs a reason.")
         self.case = self.store.amend(self.case.id, actor, why, decisions=[
-            DecisionChange(row.image.id, decision, override_class, reason)])
+            DecisionChange(row.image.id, decision, override_class, reason)],
+            expected_version=self.case.version)
         image = self.case.image(row.image.id)
         self.update_image(image)
         self.events.emit("case_changed", self.case)

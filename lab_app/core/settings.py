@@ -47,8 +47,14 @@ class LabSettings:
     # low-confidence threshold (its model.json), the report saying which threshold it used.
     confidence_threshold: float | None = None
     report_page_size: str = "A4"      # "A4" | "Letter"
+    # The case database when no --db is given: a file or folder, or a lab network's shared store
+    # postgresql://user@host:port/dbname (lab_app/core/case_db.py); None: the data folder's file.
+    database: str | None = None
 
     def validate(self) -> None:
+        if self.database is not None and not self.database.strip():
+            raise SettingsError("The case database setting is empty; remove it to use this "
+                                "computer's data folder.")
         if self.confidence_threshold is not None:
             _check_fraction("lab.confidence_threshold", self.confidence_threshold)
         if self.report_page_size not in PAGE_SIZES:
@@ -125,6 +131,18 @@ def load_settings(folder: str | os.PathLike[str] | None = None) -> Settings:
     except SettingsError as exc:
         raise SettingsError(f"{path}: {exc}") from exc
     return settings
+
+
+def database_location(explicit: str | os.PathLike[str] | None,
+                      folder: str | os.PathLike[str] | None = None) -> str | os.PathLike[str] | None:
+    """The case database to open: ``explicit`` (--db), else the lab settings' ``database``, else
+    None (the data folder's SQLite file). Unreadable settings leave the default."""
+    if explicit:
+        return explicit
+    try:
+        return load_settings(folder).lab.database
+    except SettingsError:
+        return None
 
 
 def save_settings(settings: Settings, folder: str | os.PathLike[str] | None = None) -> Path:

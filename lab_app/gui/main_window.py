@@ -150,8 +150,9 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
 
     def _open_store(self, path: str | Path | None):
         from lab_app.core.cases import CaseStore
-        try:
-            return CaseStore(path)
+        from lab_app.core.settings import database_location
+        try:    # --db, else the lab settings' database (a lab network's server), else this PC's
+            return CaseStore(database_location(path, self._config_dir))
         except CaseStoreError as exc:
             self._startup_errors.append(("Case database unavailable",
                                          f"{exc} Results cannot be saved until this is fixed."))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from lab_app.core.cases import default_data_dir
 from lab_app.core.segmentation import SegmentationParams
 from lab_app.core.session import SessionRuleError
 
@@ -334,7 +335,9 @@ class AnalysisMixin:
         case_id = self.ensure_case()
         if case_id is None:
             return None
-        folder = Path(self.store.path).parent / "captures" / f"case-{case_id}"
+        # Captures stay on this PC (next to its SQLite file; in its data folder with a server).
+        base = Path(self.store.path).parent if self.store.path is not None else default_data_dir()
+        folder = base / "captures" / f"case-{case_id}"
         try:
             record = save_capture(frame, folder, case_id=case_id, camera=camera)
         except CameraError as exc:

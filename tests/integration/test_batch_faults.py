@@ -75,8 +75,8 @@ def _no_engine(monkeypatch):
     (["--report", "--patient-id", "P1", "--collected", "yesterday"], "not a date"),
     (["--report", "--patient-id", "P1", "--patient-dob", "2999-01-01"], "in the future"),
     (["--report", "--patient-id", "  "], "empty"),
-    (["--report", "--patient-id", "P1", "--db", "postgresql://host/db"],
-     "PostgreSQL is not supported yet by this version: postgresql://host/db"),
+    (["--report", "--patient-id", "P1", "--db", "postgresql:/host/db"],
+     "Give the PostgreSQL database as a URL, postgresql://user@host:port/dbname"),
     (["--report", "--patient-id", "P1", "--db", "mysql://host/db"], "not a mysql URL"),
 ])
 def test_bad_option_values_are_refused_before_any_image(fields, tmp_path, capsys, monkeypatch,

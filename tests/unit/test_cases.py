@@ -52,9 +52,13 @@ class Clock:
         return f"2024-05-01T10:{self.t // 60:02d}:{self.t % 60:02d}+00:00"
 
 
-@pytest.fixture
-def store(tmp_path):
-    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock()) as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The same store tests on both back ends: an SQLite file (one PC) and a PostgreSQL database
+    (a lab network; tests/fixtures_pg.py starts the server)."""
+    where = (tmp_path / "cases.sqlite3" if request.param == "sqlite"
+             else request.getfixturevalue("pg_url"))
+    with CaseStore(where, clock=Clock()) as s:
         yield s
 
 
@@ -429,8 +433,8 @@ def test_migrates_v1_database_with_data_intact(tmp_path):
         assert s.audit(1)[0].action == "create"
         amended = s.amend(1, "Tech", "spelling", fields={"patient_name": "Old Patient Jr"})
         tables = {r[0] for r in s._conn().execute("SELECT name FROM sqlite_master")}
-    assert version == CURRENT_VERSION == 5
-    assert {"amendments", "cases_patient", "cases_sample"} <= tables
+    assert version == CURRENT_VERSION == 6
+    assert {"amendments", "cases_patient", "cases_sample", "users"} <= tables
     assert case.patient.name == "Old Patient" and case.status == "signed" and case.reviewer == ""
     assert case.images[0].result.flags == [FLAG_LOW_CONFIDENCE] and case.images[0].final_class == "Pro"
     assert case.images[0].result.acquisition == {}   # measured by models from 2.3.0 on
