@@ -1,0 +1,128 @@
+"""The batch's result files, written by hand-made rows (no model): the journal line by line,
+results.json and results.csv snapshots, what --resume reads back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from lab_app.core.results import ImageResult
+from lab_app.core.results_io import JOURNAL, ResultsWriter, results_csv
+
+CLASSES = ["Benign", "Early", "Pre", "Pro"]
+NAMES = {"Benign": "Benign (hematogones)", "Early": "Early Pre-B ALL", "Pre": "Pre-B ALL",
+         "Pro": "Pro-B ALL"}
+HEADER = {"model": {"name": "m", "version": "1.2.3", "sha256": "ab" * 32},
+          "low_confidence_threshold": 0.9, "device": "CPU"}
+
+
+def row(name: str, prediction: str | None = "Pre", confidence: float = 0.912345, cells: int = 7,
+        flags=(), **acq) -> ImageResult:
+    probs = {"Benign": 0.01, "Early": 0.02, "Pre": 0.05, "Pro": 0.02}
+    if prediction:
+        probs[prediction] = confidence
+    return ImageResult(path=f"/in/{name}", prediction=prediction,
+                       confidence=confidence if prediction else None,
+                       probabilities=probs if prediction else {}, cells=cells, flags=list(flags),
+                       sha256="cd" * 32, width=224, height=200, device="CPU",
+                       model=dict(HEADER["model"]), analysed_at="2026-01-02T03:04:05+00:00",
+                       acquisition=acq)
+
+
+def journal_lines(out) -> list[dict]:
+    return [json.loads(line) for line in (out / JOURNAL).read_text(encoding="utf-8").splitlines()]
+
+
+def test_each_row_is_in_the_journal_at_once_and_a_resumed_one_is_not_repeated(tmp_path):
+    w = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=1e9)
+    a, b, c = row("a.jpg"), row("b.jpg", "Pro"), row("c.jpg", None, cells=0, flags=["no_cells"])
+    w.add(0, a)
+    assert journal_lines(tmp_path) == [a.to_row()]
+    w.add(1, b, from_journal=True)                 # came from the journal: not written again
+    w.add(2, c)
+    assert journal_lines(tmp_path) == [a.to_row(), c.to_row()]
+    assert not (tmp_path / "results.json").exists()          # no snapshot before its time
+    w.close({"wall_s": 1.5}, complete=False)
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert doc == {**HEADER, "complete": False, "timing": {"wall_s": 1.5},
+                   "images": [a.to_row(), b.to_row(), c.to_row()]}
+    assert (tmp_path / JOURNAL).exists()           # kept for --resume
+
+
+def test_snapshots_are_in_input_order_and_complete_removes_the_journal(tmp_path):
+    w = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=0)
+    w.add(2, row("c.jpg"))
+    w.add(0, row("a.jpg"))
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert [r["path"] for r in doc["images"]] == ["/in/a.jpg", "/in/c.jpg"]
+    assert doc["complete"] is False and "timing" not in doc
+    w.add(1, row("b.jpg"))
+    w.close({"wall_s": 2.0}, complete=True)
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert [r["path"] for r in doc["images"]] == ["/in/a.jpg", "/in/b.jpg", "/in/c.jpg"]
+    assert doc["complete"] is True and doc["timing"] == {"wall_s": 2.0}
+    assert not (tmp_path / JOURNAL).exists()
+    with open(tmp_path / "results.csv", newline="", encoding="utf-8") as f:
+        assert [r["path"] for r in csv.DictReader(f)] == ["/in/a.jpg", "/in/b.jpg", "/in/c.jpg"]
+
+
+def test_a_new_writer_appends_to_the_journal_and_the_last_row_of_a_path_wins(tmp_path):
+    first = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=1e9)
+    first.add(0, row("a.jpg", "Pre"))
+    first.add(1, row("b.jpg", "Pro"))
+    first._journal.close()
+    second = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=1e9)
+    second.add(0, row("a.jpg", "Early"))
+    second._journal.close()
+    with open(tmp_path / JOURNAL, "a", encoding="utf-8") as f:
+        f.write('{"path": "/in/torn.jpg", "stat')             # killed mid-line
+    back = ResultsWriter.read_journal(tmp_path)
+    assert sorted(back) == ["/in/a.jpg", "/in/b.jpg"]
+    assert back["/in/a.jpg"].prediction == "Early" and back["/in/b.jpg"].prediction == "Pro"
+    assert back["/in/b.jpg"].to_row() == row("b.jpg", "Pro").to_row()
+    assert ResultsWriter.read_journal(tmp_path / "nowhere") == {}
+
+
+def _csv(rows: list[ImageResult]) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(results_csv([r.to_row() for r in rows], CLASSES, NAMES))))
+
+
+def test_csv_columns_and_values():
+    text = results_csv([row("a.jpg").to_row()], CLASSES, NAMES)
+    assert text.splitlines()[0].split(",") == [
+        "path", "status", "error", "prediction", "prediction_name", "confidence", "cells", "flags",
+        "scope_reason", "sha256", "width", "height", "device", "model", "analysed_at",
+        "p_Benign", "p_Early", "p_Pre", "p_Pro", "sharpness", "feature_distance", "colour_balance",
+        "duplicate_of"]
+    (r,) = _csv([row("a.jpg", "Early", 0.912345, cells=12, flags=["low_confidence", "out_of_focus"],
+                     sharpness=0.123456, feature_distance=21.98765)])
+    assert (r["prediction"], r["prediction_name"], r["confidence"], r["cells"]) == \
+        ("Early", "Early Pre-B ALL", "0.9123", "12")
+    assert r["flags"] == "low_confidence;out_of_focus"
+    assert (r["p_Benign"], r["p_Early"], r["p_Pre"], r["p_Pro"]) == ("0.0100", "0.9123", "0.0500", "0.0200")
+    assert (r["sharpness"], r["feature_distance"]) == ("0.123", "21.988")
+    assert (r["model"], r["width"], r["height"], r["sha256"]) == ("m 1.2.3", "224", "200", "cd" * 32)
+    assert r["analysed_at"] == "2026-01-02T03:04:05+00:00" and r["status"] == "ok"
+    (none,) = _csv([row("b.jpg", None, cells=0, flags=["no_cells"])])
+    assert (none["prediction"], none["prediction_name"], none["confidence"], none["cells"]) == \
+        ("", "", "", "0")
+    assert none["p_Pre"] == "" and none["sharpness"] == "" and none["feature_distance"] == ""
+    err = ImageResult(path="/in/x.jpg", status="error", error="x.jpg: not an image", flags=["load_error"])
+    (e,) = _csv([err])
+    assert (e["status"], e["error"], e["cells"], e["flags"]) == ("error", "x.jpg: not an image", "", "load_error")
+
+
+@pytest.mark.parametrize("balance, text", [
+    ({"gains": [1.0123, 0.98, 1.1], "model_reads_balanced": True}, "gains 1.012 0.980 1.100"),
+    ({"gains": [1.0, 1.0, 1.25], "model_reads_balanced": False},
+     "gains 1.000 1.000 1.250 (segmentation and scope)"),
+    ({"gains": [1.0, 1.0, 1.25]}, "gains 1.000 1.000 1.250"),
+    ({"fallback": "no background found", "gains": [1, 1, 1]}, "left as captured: no background found"),
+    ({}, ""),
+])
+def test_csv_says_how_the_colour_was_balanced(balance, text):
+    (r,) = _csv([row("a.jpg", white_balance=balance)])
+    assert r["colour_balance"] == text
