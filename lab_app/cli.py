@@ -9,18 +9,39 @@ the results files hold every finished image (--resume completes an interrupted b
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import datetime as dt
-import logging
-import math
+import os
 import signal
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 T_PROCESS_START = time.perf_counter()
+
+# Run as the labapp-batch program, Ctrl-C and SIGTERM are noted, not raised, until main() has
+# its handlers: an interrupt while the modules below load ends in one line and exit 130/143,
+# never an import traceback. (Imported by another program, e.g. the tests, nothing changes.)
+_EARLY_SIGNALS: list[int] = []
+
+
+def _note_early(signum, frame):
+    _EARLY_SIGNALS.append(signum)
+
+
+_AS_PROGRAM = (__name__ == "__main__"
+               or os.path.basename(sys.argv[0] if sys.argv else "").startswith("labapp-batch"))
+if _AS_PROGRAM:
+    for _sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(_sig, _note_early)
+        except (ValueError, OSError):   # not the main thread
+            pass
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import datetime as dt  # noqa: E402
+import logging  # noqa: E402
+import math  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_TERMINATED = 143
@@ -94,9 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--physician")
     case.add_argument("--technician")
     case.add_argument("--page-size", choices=["A4", "Letter"], default=None)
-    case.add_argument("--db", metavar="FILE|URL",
-                      help="case database: a file, or a lab network's postgresql://user@host:port/"
-                           "dbname (default: the lab settings' database, else the user's data folder)")
+    case.add_argument("--db", metavar="FILE", help="case database (default: the user's data folder)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--segmentation", choices=["default", "dataset"], default="default",
                    help="segmentation preset (default works on every stain in the data)")
@@ -350,10 +369,20 @@ class _Null:
         return False
 
 
+def _early_ending() -> int | None:
+    """The exit code of a Ctrl-C / SIGTERM that came while the program was starting."""
+    if not _EARLY_SIGNALS:
+        return None
+    terminated = signal.SIGTERM in _EARLY_SIGNALS
+    print(f"labapp-batch: {'stopped by SIGTERM' if terminated else 'interrupted'} while starting; "
+          "nothing was written.", file=sys.stderr)
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         if args.report or args.db:
             from .core.cases import check_db_location
@@ -370,12 +399,22 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     with contextlib.suppress(ValueError):      # not the main thread: leave SIGTERM alone
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        if _AS_PROGRAM:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    early = _early_ending()
+    if early is not None:
+        return early
     try:
         return run(args)
     except KeyboardInterrupt as exc:           # before the results writer existed, or after it
         how = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
-        print(f"labapp-batch: {how}; the results in {args.out} hold every finished image "
-              "(run again with --resume to finish).", file=sys.stderr)
+        if any((Path(args.out) / name).exists()
+               for name in ("results.json", "results.partial.jsonl")):
+            print(f"labapp-batch: {how}; the results in {args.out} hold every finished image "
+                  "(run again with --resume to finish).", file=sys.stderr)
+        else:
+            print(f"labapp-batch: {how} before any image was analysed; nothing was written.",
+                  file=sys.stderr)
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
         if previous is not None:

@@ -223,3 +223,19 @@ def test_sigterm_to_the_process(fields, model_dir, tmp_path):
     assert proc.returncode == cli.EXIT_TERMINATED, err
     assert "Traceback" not in err and "SIGTERM" in err.strip().splitlines()[-1]
     _results_valid(out, 1)
+
+
+@pytest.mark.parametrize("sig, code, words", [("SIGINT", 130, "interrupted while starting"),
+                                              ("SIGTERM", 143, "stopped by SIGTERM while starting")])
+def test_a_signal_while_the_program_loads(tmp_path, sig, code, words):
+    """Run as labapp-batch, a signal while its modules load is noted and ends the run in one
+    line, not an import traceback (the interpreter's own start-up, before any of our code, is
+    the only window left)."""
+    script = ("import os, signal, sys; sys.argv[0] = 'labapp-batch'; import lab_app.cli as c; "
+              f"os.kill(os.getpid(), signal.{sig}); "
+              f"sys.exit(c.main(['{tmp_path}', '--out', '{tmp_path / 'out'}']))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr and words in proc.stderr
+    assert not (tmp_path / "out").exists()
