@@ -84,6 +84,9 @@ class CaseSession:
         self._queue: list[str] = []
         self._queue_params: Any = None
         self.events = Events(*self.EVENTS)
+        # The signed-in account (lab_app/core/accounts.py) when the store has accounts; None in
+        # single-user mode (names typed in the case fields, the OS login in the audit log).
+        self.account: Any = None
 
     # --------------------------------------------------------------------------- reading
     @property
@@ -355,15 +358,42 @@ class CaseSession:
         on an analysed image asks for a closer look; out of scope cannot be accepted at all)."""
         return [f for f in row.flags if f != "out_of_scope"] if row.reviewable else []
 
-    def sign_off(self, technician: str, reviewer: str | None, *, require_reviewer: bool) -> Case:
+    def sign_off(self, technician: str, reviewer: str | None, *, require_reviewer: bool,
+                 meaning: str | None = None, reviewer_meaning: str | None = None) -> Case:
+        """Sign off; ``meaning``: what an e-signature means (accounts, :meth:`e_sign_off`)."""
         blocker = self.sign_off_blocker()
         if blocker is not None:
             raise blocker
         self.case = self.store.sign_off(self.case.id, technician, reviewer or None,
-                                        require_reviewer=require_reviewer)
+                                        require_reviewer=require_reviewer,
+                                        expected_version=self.case.version, meaning=meaning,
+                                        reviewer_meaning=reviewer_meaning)
         self.events.emit("case_changed", self.case)
         self.events.emit("busy_changed")
         return self.case
+
+    def e_sign_off(self, password: str, reviewer_name: str | None = None,
+                   reviewer_password: str | None = None, *, require_reviewer: bool) -> Case:
+        """Sign off with e-signatures (accounts enabled): the signed-in account's password again,
+        and the reviewer's account and password when there is one; each signature is recorded
+        with its meaning ("reviewed and approved")."""
+        from .accounts import MEANING, MEANING_REVIEWER, AccountError, Accounts
+        if self.account is None:
+            raise SessionRuleError("Not signed in", "Sign in with your account to sign off.")
+        blocker = self.sign_off_blocker()
+        if blocker is not None:
+            raise blocker
+        if require_reviewer and not (reviewer_name or "").strip():
+            raise SessionRuleError("Reviewer needed", "This lab requires a reviewer to sign off as "
+                                   "well; the reviewer enters their user name and password.")
+        try:
+            signer, second = Accounts(self.store).signatures(self.account, password, reviewer_name,
+                                                             reviewer_password)
+        except AccountError as exc:
+            raise SessionRuleError("Signature not accepted", f"Not signed off: {exc}") from exc
+        return self.sign_off(signer.signature, second.signature if second else None,
+                             require_reviewer=require_reviewer, meaning=MEANING,
+                             reviewer_meaning=MEANING_REVIEWER if second else None)
 
     # ---------------------------------------------------------------------------- helpers
     def _set_rows(self, rows: list[ImageRow]) -> None:

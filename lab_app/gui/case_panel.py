@@ -72,6 +72,8 @@ class CasePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("casePanel")
         self.widgets: dict[str, QLineEdit | QComboBox] = {}
+        # Fields never typed in: with accounts, technician and reviewer come from the accounts.
+        self.fixed_fields: set[str] = set()
         self._saved: dict[str, str] = {}
         self._loading = False
         self.status_label = QLabel()
@@ -176,9 +178,9 @@ class CasePanel(QWidget):
         self._saved = dict(values) if case is not None else {}
         self._baseline = dict(values)   # what "nothing typed" looks like
         locked = case is not None and case.locked
-        for w in self.widgets.values():
+        for name, w in self.widgets.items():
             if isinstance(w, QLineEdit):
-                w.setReadOnly(locked)
+                w.setReadOnly(locked or name in self.fixed_fields)
             else:
                 w.setEnabled(not locked)
         self.sign_button.setEnabled(case is not None and not locked)

@@ -91,6 +91,21 @@ class Dialogs:
             return None
         return dlg.names()
 
+    def sign_in(self, parent: QWidget | None, where: str, message: str = "") -> tuple[str, str] | None:
+        """(user name, password), or None: accounts are enabled for the case store."""
+        dlg = SignInDialog(parent, where, message)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dlg.credentials()
+
+    def e_sign_off(self, parent: QWidget, signer: str, require_reviewer: bool,
+                   summary_text: str) -> tuple[str, str, str] | None:
+        """(password, reviewer name, reviewer password), or None: sign-off with accounts."""
+        dlg = ESignOffDialog(parent, signer, require_reviewer, summary_text)
+        if dlg.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dlg.signatures()
+
     def open_case(self, parent: QWidget, store: Any) -> int | None:
         dlg = OpenCaseDialog(parent, store)
         if dlg.exec() != QDialog.DialogCode.Accepted:
@@ -153,6 +168,12 @@ class QuietDialogs(Dialogs):
         return None
 
     def sign_off(self, *args, **kwargs):
+        return None
+
+    def sign_in(self, *args, **kwargs):
+        return None
+
+    def e_sign_off(self, *args, **kwargs):
         return None
 
     def amend_reason(self, parent, text):
@@ -253,6 +274,96 @@ class SignOffDialog(QDialog):
 
     def names(self) -> tuple[str, str]:
         return self.technician.text().strip(), self.reviewer.text().strip()
+
+
+class SignInDialog(QDialog):
+    """User name and password (accounts: lab_app/core/accounts.py)."""
+
+    def __init__(self, parent: QWidget | None, where: str, message: str = "") -> None:
+        super().__init__(parent)
+        self.setObjectName("signInDialog")
+        self.setWindowTitle("Sign in")
+        intro = QLabel(f"Sign in with your account of the case database<br><i>{html_escape(where)}"
+                       "</i>")
+        intro.setWordWrap(True)
+        self.error = QLabel(message)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setVisible(bool(message))
+        self.name = QLineEdit()
+        self.name.setObjectName("signInName")
+        self.password = QLineEdit()
+        self.password.setObjectName("signInPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout()
+        form.addRow("User name", self.name)
+        form.addRow("Password", self.password)
+        self.buttons = _ok_cancel_buttons(self, "Sign in")
+        self.name.textChanged.connect(self._update)
+        self.password.textChanged.connect(self._update)
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addWidget(self.error)
+        lay.addLayout(form)
+        lay.addWidget(self.buttons)
+        self._update()
+
+    def _update(self) -> None:
+        ok = bool(self.name.text().strip()) and bool(self.password.text())
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def credentials(self) -> tuple[str, str]:
+        return self.name.text().strip(), self.password.text()
+
+
+class ESignOffDialog(QDialog):
+    """Sign-off with e-signatures: the signed-in account's password again, and the reviewer's
+    account and password where there is one; says what the signature means."""
+
+    def __init__(self, parent: QWidget | None, signer: str, require_reviewer: bool,
+                 summary_text: str) -> None:
+        super().__init__(parent)
+        from lab_app.core.accounts import MEANING
+        self.setObjectName("eSignOffDialog")
+        self.setWindowTitle("Sign off the case")
+        self.require_reviewer = require_reviewer
+        text = QLabel(f"{summary_text}<br><br>Your signature means: <b>{MEANING}</b>. Signing "
+                      "off locks the case; later changes are recorded as amendments with a reason.")
+        text.setWordWrap(True)
+        self.signer = QLabel(html_escape(signer))
+        self.password = QLineEdit()
+        self.password.setObjectName("signOffPassword")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("your password, again")
+        self.reviewer = QLineEdit()
+        self.reviewer.setObjectName("signOffReviewer")
+        self.reviewer.setPlaceholderText("user name: required by this lab" if require_reviewer
+                                         else "user name (optional)")
+        self.reviewer_password = QLineEdit()
+        self.reviewer_password.setObjectName("signOffReviewerPassword")
+        self.reviewer_password.setEchoMode(QLineEdit.EchoMode.Password)
+        form = QFormLayout()
+        form.addRow("Signing as", self.signer)
+        form.addRow("Password *", self.password)
+        form.addRow("Reviewer" + (" *" if require_reviewer else ""), self.reviewer)
+        form.addRow("Reviewer's password", self.reviewer_password)
+        self.buttons = _ok_cancel_buttons(self, "Sign off")
+        for w in (self.password, self.reviewer, self.reviewer_password):
+            w.textChanged.connect(self._update)
+        lay = QVBoxLayout(self)
+        lay.addWidget(text)
+        lay.addLayout(form)
+        lay.addWidget(self.buttons)
+        self._update()
+
+    def _update(self) -> None:
+        has_reviewer = bool(self.reviewer.text().strip())
+        ok = bool(self.password.text()) and (not has_reviewer or bool(self.reviewer_password.text()))
+        ok = ok and (has_reviewer or not self.require_reviewer)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def signatures(self) -> tuple[str, str, str]:
+        return self.password.text(), self.reviewer.text().strip(), self.reviewer_password.text()
 
 
 class OpenCaseDialog(QDialog):

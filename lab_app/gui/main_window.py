@@ -109,6 +109,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_state()
+        self._start_accounts()
         self.new_case(confirm=False)
         QTimer.singleShot(0, self._show_startup_errors)
 
@@ -157,6 +158,20 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
             self._startup_errors.append(("Case database unavailable",
                                          f"{exc} Results cannot be saved until this is fixed."))
             return None
+
+    def _start_accounts(self) -> None:
+        """A store with accounts (lab_app/core/accounts.py) asks who signs in; cancelled, the
+        window closes. Without accounts (the default) nothing changes: single-user mode."""
+        if self.store is None:
+            return
+        from lab_app.core.accounts import Accounts
+        try:
+            enabled = Accounts(self.store).enabled()
+        except CaseStoreError as exc:
+            self._startup_errors.append(("Accounts unavailable", str(exc)))
+            return
+        if enabled and not self.sign_in():
+            QTimer.singleShot(0, self.close)
 
     def _show_startup_errors(self) -> None:
         for title, text in self._startup_errors:

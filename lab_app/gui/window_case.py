@@ -33,7 +33,31 @@ def login_name() -> str:
 class CaseMixin:
     # ------------------------------------------------------------------------------ people
     def technician(self) -> str:
+        """The signed-in account (accounts enabled), else the Technician field."""
+        if self.session.account is not None:
+            return self.session.account.signature
         return self.case_panel.value("technician")
+
+    # ------------------------------------------------------------------------------ accounts
+    def sign_in(self) -> bool:
+        """Accounts are enabled for the store (lab_app/core/accounts.py): ask who signs in, up to
+        five tries. The technician of new cases is then the account, not a typed name."""
+        from lab_app.core.accounts import AccountError, Accounts
+        message = ""
+        for _ in range(5):
+            answer = self.dialogs.sign_in(self, self.store.location, message)
+            if answer is None:
+                return False
+            try:
+                self.session.account = Accounts(self.store).authenticate(*answer)
+            except (AccountError, CaseStoreError) as exc:
+                message = str(exc)
+                continue
+            self.case_panel.fixed_fields = {"technician", "reviewer"}
+            self.show_message(f"Signed in as {self.session.account.signature}.")
+            return True
+        self.dialogs.error(self, "Not signed in", "Five wrong tries; start the program again.")
+        return False
 
     def actor(self) -> str:
         """Who the audit log names for field edits: the technician, else the computer login."""
@@ -58,7 +82,8 @@ class CaseMixin:
             self.dialogs.error(self, exc.title, str(exc))
             return False
         self.case_panel.set_case(None, defaults={
-            "technician": self.gui_state.get_str("case/last_technician", "")})
+            "technician": self.technician() if self.session.account is not None
+            else self.gui_state.get_str("case/last_technician", "")})
         self.clear_viewer()
         self._refresh_summary()
         return True
@@ -203,6 +228,9 @@ class CaseMixin:
             self.dialogs.error(self, blocker.title, str(blocker))
             return
         summary = self.session.summary()
+        if self.session.account is not None:
+            self._e_sign_off(summary)
+            return
         names = self.dialogs.sign_off(self, self.technician(), self.case_panel.value("reviewer"),
                                       self.settings.lab.require_reviewer,
                                       f"Case call: <b>{summary.label}</b> from {summary.call.reviewed} "
@@ -219,6 +247,26 @@ class CaseMixin:
         self.case_panel.set_case(case)
         self.refresh_current()
         self.show_message(f"Case {case.id} signed off by {technician} and locked.")
+
+    def _e_sign_off(self, summary) -> None:
+        """Sign-off with accounts: the password again (and the reviewer's), each signature
+        recorded with its meaning."""
+        require = self.settings.lab.require_reviewer
+        answer = self.dialogs.e_sign_off(self, self.technician(), require,
+                                         f"Case call: <b>{summary.label}</b> from "
+                                         f"{summary.call.reviewed} reviewed images.")
+        if answer is None:
+            return
+        password, reviewer, reviewer_password = answer
+        try:
+            case = self.session.e_sign_off(password, reviewer or None, reviewer_password or None,
+                                           require_reviewer=require)
+        except (SessionRuleError, CaseStoreError) as exc:
+            self.dialogs.error(self, getattr(exc, "title", "Not signed off"), str(exc))
+            return
+        self.case_panel.set_case(case)
+        self.refresh_current()
+        self.show_message(f"Case {case.id} signed off by {case.signed_by} and locked.")
 
     # -------------------------------------------------------------------------------- exports
     def _export_name(self, ext: str) -> str:

@@ -48,6 +48,13 @@ class ScriptedDialogs:
         self.confirm_answer = False
         self.abouts: list = []
         self.texts: list = []
+        # Accounts (lab_app/core/accounts.py): sign-in answers, one per ask ((name, password) or
+        # None: cancelled), the messages each ask showed; the e-sign-off answer
+        # (password, reviewer name, reviewer password) or None.
+        self.sign_in_answers: list[tuple[str, str] | None] = []
+        self.sign_in_messages: list[str] = []
+        self.e_sign_off_answer: tuple[str, str, str] | None = None
+        self.e_sign_off_calls: list[tuple] = []
 
     def open_images(self, parent, start):
         return list(self.open_files)
@@ -80,6 +87,14 @@ class ScriptedDialogs:
     def amend_reason(self, parent, text):
         return self.amend_reason_text
 
+    def sign_in(self, parent, where, message=""):
+        self.sign_in_messages.append(message)
+        return self.sign_in_answers.pop(0) if self.sign_in_answers else None
+
+    def e_sign_off(self, parent, signer, require_reviewer, summary_text):
+        self.e_sign_off_calls.append((signer, require_reviewer))
+        return self.e_sign_off_answer
+
     def open_case(self, parent, store):
         return self.case_to_open
 
@@ -91,6 +106,12 @@ class ScriptedDialogs:
 
     def text(self, parent, title, html):
         self.texts.append((title, html))
+
+
+@pytest.fixture
+def scripted_dialogs() -> ScriptedDialogs:
+    """Dialogs to script before the window exists (e.g. its sign-in): make_window(dialogs=...)."""
+    return ScriptedDialogs()
 
 
 @pytest.fixture

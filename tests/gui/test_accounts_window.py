@@ -1,0 +1,99 @@
+"""The window with accounts (lab_app/core/accounts.py): sign-in at start, the technician from the
+account, sign-off asking for the password again; without accounts nothing asks."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab_app.core.accounts import MEANING, MEANING_REVIEWER, Accounts
+from lab_app.core.case_models import LabInfo, Patient, Sample
+from lab_app.core.cases import CaseStore
+from lab_app.core.results import ImageResult
+
+PW = {"ada": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12"}
+
+
+def _result(name: str) -> ImageResult:
+    return ImageResult(path=f"/slides/{name}", status="ok", prediction="Pre", confidence=0.97,
+                       probabilities={"Benign": 0.01, "Early": 0.01, "Pre": 0.97, "Pro": 0.01},
+                       cells=9, flags=[], sha256=name.encode().hex().ljust(64, "0")[:64],
+                       width=64, height=64, segmentation={}, model={"name": "m", "version": "1"},
+                       device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
+
+
+@pytest.fixture
+def accounts_db(gui_dirs):
+    _, db = gui_dirs
+    with CaseStore(db) as store:
+        a = Accounts(store)
+        a.create_user("ada", PW["ada"], "admin", actor="it")
+        a.create_user("ana", PW["ana"], "technician", full_name="Ana Tech", actor="ada")
+        a.create_user("rui", PW["rui"], "reviewer", full_name="Rui Review", actor="ada")
+        case = store.create_case(patient=Patient("P-1", "Pat"), sample=Sample("S-1"),
+                                 technician="Ana Tech (ana)", lab=LabInfo("Lab"),
+                                 actor="Ana Tech (ana)", results=[_result("a.jpg")])
+    return db, case.id
+
+
+def test_no_accounts_no_sign_in(make_window, scripted_dialogs):
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    assert scripted_dialogs.sign_in_messages == [] and win.session.account is None
+    assert not win.case_panel.widgets["technician"].isReadOnly()
+
+
+def test_sign_in_then_e_sign_off_with_the_password(make_window, scripted_dialogs, accounts_db):
+    db, case_id = accounts_db
+    scripted_dialogs.sign_in_answers = [("ana", "wrong-pass"), ("ana", PW["ana"])]
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    assert scripted_dialogs.sign_in_messages == ["", "The user name or the password is wrong."]
+    assert win.session.account.signature == "Ana Tech (ana)"
+    tech = win.case_panel.widgets["technician"]
+    assert tech.text() == "Ana Tech (ana)" and tech.isReadOnly()       # not free text
+    assert win.case_panel.widgets["reviewer"].isReadOnly()
+    win.settings.lab.require_reviewer = True
+    assert win.open_case(case_id)
+    win.session.decide(win.session.rows[0], win.technician(), "accepted")
+    # a wrong password: refused, the case stays open
+    scripted_dialogs.e_sign_off_answer = ("not-it", "rui", PW["rui"])
+    win.sign_off()
+    assert scripted_dialogs.errors[-1][0] == "Signature not accepted"
+    assert not win.store.get_case(case_id).locked
+    scripted_dialogs.e_sign_off_answer = (PW["ana"], "rui", PW["rui"])
+    win.sign_off()
+    assert scripted_dialogs.e_sign_off_calls[-1] == ("Ana Tech (ana)", True)
+    case = win.store.get_case(case_id)
+    assert case.locked and case.signed_by == "Ana Tech (ana)" and case.reviewer == "Rui Review (rui)"
+    signs = [(e.actor, e.reason) for e in win.store.audit(case_id) if e.action == "sign_off"]
+    assert signs == [("Ana Tech (ana)", MEANING), ("Rui Review (rui)", MEANING_REVIEWER)]
+
+
+def test_cancelled_sign_in_closes_the_window(make_window, scripted_dialogs, accounts_db, qtbot):
+    scripted_dialogs.sign_in_answers = [None]
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
+    assert win.session.account is None
+
+
+def test_the_dialogs_hide_passwords_and_need_what_the_lab_requires(qtbot):
+    from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
+
+    from lab_app.gui.dialogs import ESignOffDialog, SignInDialog
+    sign_in = SignInDialog(None, "postgresql://lab@db/cases", "The user name or the password is wrong.")
+    qtbot.addWidget(sign_in)
+    ok = sign_in.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert sign_in.password.echoMode() == QLineEdit.EchoMode.Password and not ok.isEnabled()
+    assert not sign_in.error.isHidden()
+    qtbot.keyClicks(sign_in.name, " ana ")
+    qtbot.keyClicks(sign_in.password, PW["ana"])
+    assert ok.isEnabled() and sign_in.credentials() == ("ana", PW["ana"])
+
+    dlg = ESignOffDialog(None, "Ana Tech (ana)", True, "Case call: <b>Pre-B</b>")
+    qtbot.addWidget(dlg)
+    ok = dlg.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.keyClicks(dlg.password, PW["ana"])
+    assert not ok.isEnabled()                      # the lab requires a reviewer
+    qtbot.keyClicks(dlg.reviewer, "rui")
+    assert not ok.isEnabled()                      # ... with the reviewer's password
+    qtbot.keyClicks(dlg.reviewer_password, PW["rui"])
+    assert ok.isEnabled() and dlg.signatures() == (PW["ana"], "rui", PW["rui"])
+    assert dlg.reviewer_password.echoMode() == QLineEdit.EchoMode.Password
