@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-# model/train.py still imports the writers from here; everything else imports model.atomic.
-from .atomic import atomic_write_bytes, atomic_write_json  # noqa: F401
 from .errors import ModelLoadError
 
 MODEL_JSON = "model.json"
