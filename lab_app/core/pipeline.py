@@ -28,7 +28,7 @@ from model.inference import InferenceEngine, top_class_cam
 from model import white_balance
 from model.preprocessing import balance_field, normalize, resize_field
 
-from . import focus
+from . import focus, quality
 from .errors import ImageLoadError
 from .imaging import load_rgb
 from .overlays import field_pictures
@@ -36,7 +36,8 @@ from .results import ImageResult
 from .scope import assess_scope
 from .segmentation import SegmentationParams, preset, segment
 from .vocabulary import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
-                         FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_UNLIKE_TRAINING)
+                         FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_POOR_CAPTURE,
+                         FLAG_UNLIKE_TRAINING)
 
 
 class CancelToken:
@@ -178,6 +179,10 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     if pre.white_balance is None and _lamp_unlike_training(balance, engine.background_range):
         res.acquisition["background_range"] = engine.background_range
         res.flags.append(FLAG_UNLIKE_TRAINING)
+    captured = quality.measure(rgb)          # as captured, at its own resolution
+    res.acquisition["quality"] = captured.to_json()
+    if not captured.ok:
+        res.flags.append(FLAG_POOR_CAPTURE)
     tensor = normalize(field_in[None], pre)[0]
     t3 = time.perf_counter()
     return _Prepared(index, res, tensor, {"segment": t2 - t1, "preprocess": t3 - t2})

@@ -11,7 +11,7 @@ import numpy as np
 # may import the names from here too.
 from .vocabulary import (ALL_FLAGS, FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR,  # noqa: F401
                          FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE,
-                         FLAG_UNLIKE_TRAINING)
+                         FLAG_POOR_CAPTURE, FLAG_UNLIKE_TRAINING)
 
 
 def flag_reason(flag: str, result: "ImageResult") -> str | None:
@@ -23,6 +23,12 @@ def flag_reason(flag: str, result: "ImageResult") -> str | None:
     if flag == FLAG_OUT_OF_FOCUS and acq.get("sharpness") is not None:
         return (f"Too little fine detail (sharpness {acq['sharpness']:.2f}, in focus from "
                 f"{acq.get('min_sharpness', 0):.2f}): refocus and capture the field again.")
+    if flag == FLAG_POOR_CAPTURE and acq.get("quality"):
+        from .quality import Quality
+        q = acq["quality"]
+        problems = Quality(q.get("blown_out", 0.0), q.get("blockiness", 1.0),
+                           q.get("noise", 0.0)).problems()
+        return " ".join(problems) or None
     if flag == FLAG_UNLIKE_TRAINING and acq.get("background_range"):
         seen = (acq.get("white_balance") or {}).get("background") or []
         return (f"The background's colour (RGB {', '.join(f'{v:.0f}' for v in seen)}) is unlike "

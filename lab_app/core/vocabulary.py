@@ -22,15 +22,17 @@ FLAG_LOAD_ERROR = "load_error"
 FLAG_DAMAGED_FILE = "damaged_file"   # a cut-short file that loaded with its missing part grey
 FLAG_OUT_OF_FOCUS = "out_of_focus"   # too little fine detail left for a call (core/focus.py)
 FLAG_UNLIKE_TRAINING = "unlike_training"  # far from every training field in feature space (model/ood.py)
+FLAG_POOR_CAPTURE = "poor_capture"   # over-exposed, heavily compressed or noisy (core/quality.py)
 ALL_FLAGS = (FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS, FLAG_OUT_OF_SCOPE, FLAG_LOAD_ERROR, FLAG_DAMAGED_FILE,
-             FLAG_OUT_OF_FOCUS, FLAG_UNLIKE_TRAINING)
+             FLAG_OUT_OF_FOCUS, FLAG_UNLIKE_TRAINING, FLAG_POOR_CAPTURE)
 
 # What the window and the report call each flag (one wording everywhere).
 FLAG_LABELS = {FLAG_LOW_CONFIDENCE: "Low confidence", FLAG_NO_CELLS: "No cells found",
                FLAG_OUT_OF_SCOPE: "Out of scope", FLAG_LOAD_ERROR: "Load error",
                FLAG_DAMAGED_FILE: "Damaged file (missing part shown grey)",
                FLAG_OUT_OF_FOCUS: "Out of focus",
-               FLAG_UNLIKE_TRAINING: "Unlike the training images"}
+               FLAG_UNLIKE_TRAINING: "Unlike the training images",
+               FLAG_POOR_CAPTURE: "Poor capture"}
 
 
 def flag_label(flag: str) -> str:

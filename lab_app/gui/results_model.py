@@ -239,6 +239,7 @@ SHOW_FILTERS: dict[str, tuple[str, Any]] = {
     "damaged_file": ("Damaged files", lambda r: "damaged_file" in r.flags),
     "out_of_focus": ("Out of focus", lambda r: "out_of_focus" in r.flags),
     "unlike_training": ("Unlike the training images", lambda r: "unlike_training" in r.flags),
+    "poor_capture": ("Poor capture (exposure, compression, noise)", lambda r: "poor_capture" in r.flags),
     "error": ("Errors", lambda r: r.failed),
     "reviewed": ("Reviewed", lambda r: r.reviewed),
     "pending": ("Not analysed yet", lambda r: r.image is None),
