@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ImageLoadError
 from .imaging import load_rgb
-from .segmentation import SegmentationParams, SegmentationResult, overlay, preset, segment
+from .segmentation import SegmentationParams, SegmentationResult, overlay, preset
 from .vocabulary import MASK_RGBA
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def segmentation_overlay_for(path: str | Path, stored_params: dict | None = None
         img = load_rgb(path)
     except ImageLoadError:
         return None
-    return overlay(img.rgb, segment(img.rgb, _params(stored_params)), numbers=numbers)
+    # Segmented as the analysis segmented it (colour-balanced), so the numbers match its count.
+    from .cells import segment_like_analysis
+    return overlay(img.rgb, segment_like_analysis(img.rgb, _params(stored_params)), numbers=numbers)
 
 
 # ----------------------------------------------------------- pictures kept from the analysis
