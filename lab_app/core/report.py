@@ -59,7 +59,7 @@ from .vocabulary import error_reason, flag_label
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 15 * mm
-FOOTER_H = 14 * mm
+FOOTER_H = 17.5 * mm
 SOFTWARE_NAME = "ALL Subtype Workstation"
 TITLE = "Acute lymphoblastic leukemia subtype analysis"
 
@@ -67,6 +67,7 @@ CLASS_COLOURS = {cid: colors.HexColor(hex_) for cid, hex_ in vocabulary.CLASS_CO
 INK = colors.HexColor(vocabulary.INK)
 MUTED = colors.HexColor("#5F6B76")
 RULE = colors.HexColor("#C5CCD3")
+BOX_FILL = colors.HexColor("#F4F7FA")   # the "How to read this report" box
 RUO_RED = colors.HexColor("#A61B1B")
 OVERRIDE_BG = colors.HexColor("#FFF1D6")
 
@@ -167,6 +168,8 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     story += _unprintable_warning(ctx)
     story += _patient_block(ctx)
     story += _summary_block(ctx)
+    story += _how_to_read(ctx, model_metrics if model_metrics is not None
+                          else _main_model(case.images).get("metrics"))
     story += _image_table(ctx)
     story += _not_counted(ctx)
     story += _amendments(ctx)
@@ -182,7 +185,8 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
         model=_model_line(case.images),
         metrics=model_metrics_line(model_metrics),
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
-        running=_running_header(case), font=regular, bold=bold)
+        running=_running_header(case), font=regular, bold=bold,
+        stamp=generated.timetuple()[:6])
     buf = io.BytesIO()
     doc = BaseDocTemplate(
         buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
@@ -232,6 +236,8 @@ def _styles(regular: str, bold: str) -> dict[str, ParagraphStyle]:
         "ruo": ParagraphStyle("ruo", parent=base, fontName=bold, fontSize=10, leading=13,
                               textColor=RUO_RED, alignment=1),
         "call": ParagraphStyle("call", parent=base, fontName=bold, fontSize=14, leading=18),
+        "boxh": ParagraphStyle("boxh", parent=base, fontName=bold, fontSize=9, leading=12),
+        "boxt": ParagraphStyle("boxt", parent=base, fontSize=7.8, leading=10),
         "caption": ParagraphStyle("caption", parent=base, fontSize=7.5, leading=9.5, textColor=MUTED,
                                   alignment=1),
         "warn": ParagraphStyle("warn", parent=base, fontName=bold, fontSize=9, leading=11.5,
@@ -247,7 +253,10 @@ def _ts(ctx: _Context, commands: list[tuple]) -> TableStyle:
 
 def _header(ctx: _Context) -> list[Any]:
     case = ctx.case
-    lab_cells: list[Any] = [ctx.p(para_text(case.lab.name, empty="Laboratory"), "lab")]
+    lab_cells: list[Any] = [ctx.p(para_text(case.lab.name, empty="Laboratory name not set"), "lab")]
+    if not case.lab.name.strip():
+        lab_cells.append(ctx.p("Set the laboratory's name and address in the program's "
+                               "Preferences; they are printed here.", "address"))
     if case.lab.address.strip():
         lab_cells.append(ctx.p(para_text(case.lab.address), "address"))
     logo = _logo(case.lab.logo_path)
@@ -363,6 +372,45 @@ def _summary_block(ctx: _Context) -> list[Any]:
     return [ctx.p("Case summary", "h2"), *lines, Spacer(1, 2 * mm), row]
 
 
+def validation_sentence(metrics: Mapping[str, Any] | None) -> str:
+    """The model's validation in plain words (the same figures as the footer)."""
+    if not metrics or not isinstance(metrics.get("accuracy"), (int, float)):
+        return ("Its validation figures were not provided with this report; ask for the model "
+                "card (Help, About in the program).")
+    n = metrics.get("n")
+    fields = f"{n} fields" if isinstance(n, int) else "fields"
+    return (f"It was checked on {fields} of patients it had not learned from, photographed at the "
+            f"same hospital with the same microscope and camera: {metrics['accuracy']:.1%} were "
+            "called right. Other labs' lamps, cameras and stains were simulated; fields that look "
+            "different are flagged for review rather than trusted.")
+
+
+def _how_to_read(ctx: _Context, metrics: Mapping[str, Any] | None) -> list[Any]:
+    """Page 1's plain-language box: what the figures mean and what they do not."""
+    items = [
+        "<b>The case call</b> counts the calls a technician reviewed (accepted or corrected), not "
+        "the model's alone. It is a research finding, not a diagnosis.",
+        "<b>Confidence</b> is the model's calibrated probability that its call on that field is "
+        "right, for fields photographed like the images it learned from. It is not the "
+        "probability that the patient has the subtype.",
+        "<b>How the model was checked.</b> " + validation_sentence(metrics),
+        "<b>Known limits.</b> The model reads the smear's whole appearance (stain colour, "
+        "background, cell crowding) as well as the cells, so another laboratory's stain, lamp, "
+        "camera or magnification can change its calls; hematogones and Early Pre-B ALL blasts can look "
+        "alike. Flags (low confidence, out of focus, poor capture, unlike the training images, "
+        "out of scope) mark fields a person must look at.",
+        "<b>Fields of one smear are not independent evidence.</b> Many fields called alike are "
+        "the same smear seen many times, not separate confirmations.",
+    ]
+    body = [ctx.p("How to read this report", "boxh")] + [ctx.p("• " + t, "boxt") for t in items]
+    box = Table([[body]], colWidths=[ctx.width])
+    box.setStyle(_ts(ctx, [("BOX", (0, 0), (-1, -1), 0.6, RULE),
+                           ("BACKGROUND", (0, 0), (-1, -1), BOX_FILL),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 6), ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+                           ("TOPPADDING", (0, 0), (-1, -1), 4), ("BOTTOMPADDING", (0, 0), (-1, -1), 5)]))
+    return [Spacer(1, 3 * mm), KeepTogether([box])]
+
+
 def _bar_chart(counts: Mapping[str, int], font: str, width: float, height: float) -> Drawing:
     """Horizontal bars, one per class, labelled with the count."""
     label_w = 30 * mm
@@ -432,7 +480,8 @@ def _image_table(ctx: _Context) -> list[Any]:
     table.setStyle(_ts(ctx, style))
     if ctx.threshold is not None:
         out.append(ctx.p(f"Confidence is marked in red below {ctx.threshold.describe()}.", "small"))
-        out.append(Spacer(1, 1.5 * mm))
+    for flowable in out:
+        flowable.keepWithNext = True     # the heading never ends a page without its table
     return out + [table]
 
 
@@ -676,6 +725,10 @@ class _Footer:
     running: str
     font: str
     bold: str
+    stamp: tuple = ()      # the generation time (UTC), for the PDF's creation date
+
+
+MIN_PT = 6.5    # the smallest text printed anywhere in the report
 
 
 class _NumberedCanvas(Canvas):
@@ -685,6 +738,11 @@ class _NumberedCanvas(Canvas):
         super().__init__(*args, **kwargs)
         self._footer = footer
         self._pages: list[dict[str, Any]] = []
+        if footer.stamp:
+            # The PDF's creation date is the report's generation time: real, and still the same
+            # bytes for the same time (invariant output otherwise dates every PDF 2000-01-01).
+            ts = self._doc._timeStamp
+            ts.YMDhms, ts.dhh, ts.dmm, ts.tzname = tuple(footer.stamp), 0, 0, "UTC"
 
     def showPage(self) -> None:  # noqa: N802 - reportlab API
         self._pages.append(dict(self.__dict__))
@@ -698,6 +756,13 @@ class _NumberedCanvas(Canvas):
             super().showPage()
         super().save()
 
+    def _fit_line(self, text: str, x: float, y: float, width: float, font: str) -> None:
+        size = max(MIN_PT, min(6.8, 6.8 * width / max(1.0, self.stringWidth(text, font, 6.8))))
+        while len(text) > 8 and self.stringWidth(text, font, size) > width:
+            text = text[:-8].rstrip() + "…"
+        self.setFont(font, size)
+        self.drawString(x, y, text)
+
     def _draw_footer(self, number: int, total: int) -> None:
         f = self._footer
         width, _height = self._pagesize
@@ -708,13 +773,10 @@ class _NumberedCanvas(Canvas):
         self.setLineWidth(0.5)
         self.line(left, y + FOOTER_H - 2 * mm, right, y + FOOTER_H - 2 * mm)
         self.setFillColor(MUTED)
-        line = f"{f.software} · {f.model} · {f.metrics}"
-        # Long model names: shrink the line rather than run off the page.
-        size = min(6.8, 6.8 * (right - left) / max(1.0, self.stringWidth(line, f.font, 6.8)))
-        self.setFont(f.font, size)
-        self.drawString(left, y + 7 * mm, line)
-        self.setFont(f.font, 6.8)
-        self.drawString(left, y + 3.5 * mm, f"Generated {f.generated}")
+        # Never below MIN_PT (readable printed): a long line is cut with an ellipsis instead.
+        self._fit_line(f"{f.software} · {f.model}", left, y + 10.5 * mm, right - left, f.font)
+        self._fit_line(f"Model {f.metrics}", left, y + 7 * mm, right - left, f.font)
+        self._fit_line(f"Generated {f.generated}", left, y + 3.5 * mm, right - left - 25 * mm, f.font)
         self.setFillColor(RUO_RED)
         self.setFont(f.bold, 6.8)
         self.drawString(left, y, RESEARCH_USE_ONLY)

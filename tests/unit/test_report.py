@@ -183,7 +183,7 @@ def test_overlays_appendix_and_logo_pictures(store, case_id, tmp_path):
     with_overlay = build_report(store, case_id, tmp_path / "ov.pdf", generated_at=T1,
                                 overlay_provider=red)
     assert image_count(with_overlay) == 1 + 8
-    assert "Segmentation" in pdf_text(with_overlay)[0]
+    assert "Segmentation" in " ".join(pdf_text(with_overlay))   # the images table's column
     appendix = build_report(store, case_id, tmp_path / "app.pdf", generated_at=T1,
                             include_appendix=True, overlay_provider=red,
                             cam_provider=lambda img: red(img)[..., ::-1].astype(np.float32) / 255.0)
@@ -384,3 +384,37 @@ def test_kept_pictures_are_used_without_reading_the_files(store, case_id, tmp_pa
     # thumbnail + outlines per analysed image, and original + activation map in the appendix
     assert image_count(out) == 4 * len(analysed)
     assert "Activation map" in " ".join(pdf_text(out))
+
+
+def test_page_one_explains_itself_in_readable_type(store, case_id, tmp_path):
+    out = build_report(store, case_id, tmp_path / "r.pdf",
+                       model_metrics={"accuracy": 0.977, "macro_f1": 0.979, "n": 511})
+    first = pdf_text(out)[0]
+    assert "How to read this report" in first
+    for words in ("not a diagnosis", "calibrated probability", "511 fields", "97.7% were called right",
+                  "not independent evidence", "stain, lamp, camera"):
+        assert words in first, words
+    sizes = []
+
+    def visit(text, cm, tm, font_dict, font_size):
+        if text.strip():
+            sizes.append(font_size * abs(tm[0] or 1) * abs(cm[0] or 1))
+
+    PdfReader(out).pages[0].extract_text(visitor_text=visit)
+    assert sizes and min(sizes) >= 6.5, sorted(sizes)[:5]
+    # The footer keeps the validation figures, never cut off.
+    assert "accuracy 97.7%" in first and "Generated" in first
+
+
+def test_an_unset_lab_name_is_said_in_the_header(store, tmp_path):
+    case = store.create_case(patient=Patient("P-1"), sample=Sample("S-1"), technician="Ana",
+                             lab=LabInfo("", "", None))
+    out = build_report(store, case.id, tmp_path / "r.pdf")
+    first = pdf_text(out)[0]
+    assert first.startswith("Laboratory name not set") and "Preferences" in first
+
+
+def test_pdf_metadata_dates_are_the_generation_time(store, case_id, tmp_path):
+    out = build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1)
+    info = PdfReader(out).metadata
+    assert info["/CreationDate"].startswith("D:" + T1.strftime("%Y%m%d%H%M%S"))
