@@ -126,3 +126,33 @@ def test_csv_columns_and_values():
 def test_csv_says_how_the_colour_was_balanced(balance, text):
     (r,) = _csv([row("a.jpg", white_balance=balance)])
     assert r["colour_balance"] == text
+
+
+def test_empty_values_are_empty_cells_and_lines_end_with_newline():
+    err = ImageResult(path="/in/x.jpg", status="error", error=None, flags=["load_error"])
+    text = results_csv([err.to_row()], CLASSES, NAMES)
+    assert "\r" not in text and text.endswith("\n")
+    (e,) = _csv([err])
+    for key in ("error", "prediction", "prediction_name", "confidence", "cells", "scope_reason",
+                "sha256", "width", "height", "device", "model", "analysed_at", "p_Pre",
+                "sharpness", "feature_distance", "colour_balance", "duplicate_of"):
+        assert e[key] == "", key
+    kept = row("b.jpg", None, flags=["out_of_scope"])
+    kept.scope_reason, kept.duplicate_of = "No stained cells like a smear's.", "/in/a.jpg"
+    (k,) = _csv([kept])
+    assert (k["scope_reason"], k["duplicate_of"]) == ("No stained cells like a smear's.", "/in/a.jpg")
+
+
+def test_a_torn_line_inside_the_journal_loses_only_that_line(tmp_path):
+    """A resumed run appends after the torn last line of the run before; an interrupt of that
+    run must not hide the rows after it."""
+    a, b = row("a.jpg"), row("b.jpg", "Pro")
+    (tmp_path / JOURNAL).write_text(json.dumps(a.to_row()) + "\n" + '{"path": "/in/t' + "\n"
+                                    + json.dumps(b.to_row()) + "\n", encoding="utf-8")
+    assert sorted(ResultsWriter.read_journal(tmp_path)) == ["/in/a.jpg", "/in/b.jpg"]
+
+
+def test_the_output_folder_is_created_with_its_parents(tmp_path):
+    out = tmp_path / "batch" / "2026-01-02" / "run"
+    ResultsWriter(out, HEADER, CLASSES, NAMES).close({}, complete=True)
+    assert (out / "results.json").is_file() and (out / "results.csv").is_file()
