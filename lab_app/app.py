@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="labapp",
         description="ALL subtype review workstation (research use only). Opens image files or "
-                    "folders given as PATH or with --open.")
+                    "folders given as PATH or with --open.",
+        epilog="exit codes: 0 closed normally (with --screenshot: the picture was saved); 1 with "
+               "--screenshot, the window could not be shown as asked (no model, timeout); 2 usage "
+               "error or a Qt binding known to crash (a one-line message says which).")
     p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders to analyse")
     p.add_argument("--open", nargs="+", default=[], metavar="PATH", help="image files or folders")
     p.add_argument("--screenshot", metavar="FILE",

@@ -33,7 +33,11 @@ PROG = "labapp-report"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Write the PDF report of a stored case "
-                                "(research use only).")
+                                "(research use only), and its FHIR / HL7 results for the LIS.",
+                                epilog="exit codes: 0 written (or --verify: every case intact); "
+                                "1 the case is unknown, a file exists (without --overwrite) or "
+                                "cannot be written, or the case was changed outside the program "
+                                "(--verify: any case); 2 usage error.")
     p.add_argument("case_id", type=int, nargs="?", metavar="CASE_ID",
                    help="case number as shown in the case list")
     p.add_argument("--out", type=Path, metavar="FILE", help="PDF file to write")
