@@ -150,8 +150,10 @@ def check_model_dir(model_dir: Path, flavor: str) -> dict:
     for f in ("MODEL_CARD.md",):
         if not (model_dir / f).is_file():
             raise SystemExit(f"{model_dir / f} is missing; every bundled model carries its card.")
-    try:  # the manifest the engine checks first (model/manifest.py): every file, model.json too
-        verify_model(model_dir)
+    try:  # the manifest the engine checks first (model/manifest.py): every file, model.json too;
+        # weights.pt may be absent from a cpu bundle (only torch reads it), never changed
+        for backend in ("onnx", "torch") if flavor == "cuda" else ("onnx",):
+            verify_model(model_dir, backend)
     except ModelLoadError as exc:
         raise SystemExit(f"{exc} Not bundling it.") from exc
     return meta

@@ -97,6 +97,8 @@ def _fake_model(folder: Path) -> Path:
     meta = {"name": "m", "version": "1", "onnx_sha256": hashlib.sha256(b"onnx-bytes").hexdigest(),
             "sha256": hashlib.sha256(b"weights").hexdigest()}
     (folder / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    from model.manifest import write_manifest
+    write_manifest(folder)      # the model's identity (model/manifest.py), as export writes it
     return folder
 
 
@@ -104,7 +106,7 @@ def test_cpu_model_datas_leave_weights_out(tmp_path):
     d = _fake_model(tmp_path / "models" / "mobilenet-1")
     datas, summary = bt.model_datas([d], "cpu")
     names = {Path(src).name for src, _ in datas}
-    assert names == {"model.onnx", "model.json", "MODEL_CARD.md"}
+    assert names == {"model.onnx", "model.json", "MODEL_CARD.md", "manifest.json"}
     assert {dest for _, dest in datas} == {str(Path("resources", "models", "mobilenet-1"))}
     assert summary[0]["weights_bundled"] is False
     cuda, _ = bt.model_datas([d], "cuda")
