@@ -55,7 +55,7 @@ from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
 from .report_text import para_text, register_fonts, unprintable, visual
 from . import vocabulary
-from .vocabulary import error_reason, flag_label
+from .vocabulary import count_text, error_reason, flag_label
 
 PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 MARGIN = 15 * mm
@@ -480,8 +480,8 @@ def _image_table(ctx: _Context) -> list[Any]:
     table.setStyle(_ts(ctx, style))
     if ctx.threshold is not None:
         out.append(ctx.p(f"Confidence is marked in red below {ctx.threshold.describe()}.", "small"))
-    for flowable in out:
-        flowable.keepWithNext = True     # the heading never ends a page without its table
+    for heading in out:
+        heading.keepWithNext = True      # the heading never ends a page without its table
     return out + [table]
 
 
@@ -498,7 +498,7 @@ def _file_cell(ctx: _Context, img: CaseImage) -> Paragraph:
     if img.width and img.height:
         parts.append(f"{img.width} × {img.height} px")
     if r.cells is not None:
-        parts.append(f"{r.cells} cell(s)")
+        parts.append(count_text(r.cells))
     if img.sha256:
         parts.append(f"sha256 {img.sha256[:12]}")
     if r.duplicate_of:

@@ -45,3 +45,19 @@ def error_reason(name: str, error: str | None) -> str:
     if text.startswith(f"{name}: "):
         text = text[len(name) + 2:]
     return text[:1].upper() + text[1:]
+
+
+# What the cell count counts, in the same words in the window, the report and the docs: the
+# segmentation outlines stained regions, which are mostly nucleated (white) cells, but a platelet
+# clump or a smudge is one region too and touching cells merge into one.
+COUNT_NAME = "stained regions"
+COUNT_EXPLAINED = ("Stained regions the segmentation outlined: mostly nucleated (white) cells, "
+                   "but a platelet clump or a smudge counts as one and touching cells merge "
+                   "into one.")
+
+
+def count_text(n: int | None) -> str:
+    """'12 stained regions' / '1 stained region' / '—'."""
+    if n is None:
+        return "—"
+    return f"{n} stained region{'s' if n != 1 else ''}"

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QGridLayout, QLabel, QMenu, QPushButton, QSizePol
                                QVBoxLayout, QWidget)
 
 from lab_app.core.results import capture_note, flag_reason, white_balance_note
+from lab_app.core.vocabulary import COUNT_EXPLAINED, count_text
 
 from . import theme
 from .results_model import ImageRow
@@ -111,6 +112,7 @@ class PredictionPanel(QWidget):
         self.bars = ProbabilityBars()
         self.cells_label = QLabel()
         self.cells_label.setObjectName("predictionCells")
+        self.cells_label.setToolTip(COUNT_EXPLAINED)
         self.cells_label.setTextFormat(Qt.TextFormat.RichText)    # its parts are escaped
         self.flags_label = QLabel()
         self.flags_label.setObjectName("flagsLabel")
@@ -197,7 +199,7 @@ class PredictionPanel(QWidget):
                 self.bars.set_probabilities(r.probabilities, r.prediction or top, img.final_class)
                 self.bars.show()
                 captured = capture_note(r)
-                self.cells_label.setText(f"Cells found: {r.cells if r.cells is not None else '—'}"
+                self.cells_label.setText(f"Found: {count_text(r.cells)}"
                                          + (f"<br>{_esc(captured)}" if captured else ""))
                 self.flags_label.setText(_flags_html(r))
                 self.decision_label.setText(_decision_html(img) + (

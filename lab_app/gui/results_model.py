@@ -19,6 +19,7 @@ from lab_app.core.case_models import OVERRIDDEN as DEC_OVERRIDDEN
 from lab_app.core.case_models import PENDING as DEC_PENDING
 from lab_app.core.case_models import CaseImage
 from lab_app.core.case_rows import ImageRow
+from lab_app.core.vocabulary import COUNT_EXPLAINED
 
 from . import theme
 from .theme import CLASS_IDS, class_label, error_reason, flag_label
@@ -57,7 +58,7 @@ def row_detail(row: ImageRow) -> str:
 # (key, header)
 COLUMNS: list[tuple[str, str]] = [
     ("file", "File"), ("status", "Status"), ("call", "Model call"), ("confidence", "Confidence"),
-    ("cells", "Cells"), ("flags", "Flags"), ("decision", "Decision"), ("final", "Final call"),
+    ("cells", "Regions"), ("flags", "Flags"), ("decision", "Decision"), ("final", "Final call"),
 ] + [(f"p_{cid}", f"p({cid})") for cid in CLASS_IDS]
 COL = {key: i for i, (key, _) in enumerate(COLUMNS)}
 _NUMERIC = {"confidence", "cells"} | {f"p_{cid}" for cid in CLASS_IDS}
@@ -96,6 +97,8 @@ class ResultsModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section][0].startswith("p_"):
                 cid = COLUMNS[section][0][2:]
                 return f"Calibrated probability of {class_label(cid)}"
+            if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section][0] == "cells":
+                return COUNT_EXPLAINED
         elif role == Qt.ItemDataRole.DisplayRole:
             return section + 1
         return None

@@ -11,6 +11,7 @@ from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, PENDING
 from lab_app.core.case_rows import ImageRow
 from lab_app.core.errors import CaseStoreError
 from lab_app.core.session import SessionRuleError
+from lab_app.core.vocabulary import count_text
 
 from .field_loader import FieldData, FieldJob
 from .segmentation_panel import params_from_json
@@ -117,7 +118,7 @@ class ReviewMixin:
             same = params_from_json(row.result.segmentation) == self.seg_panel.params
         parts = [f"{w} × {h} px"]
         if n is not None:
-            cells = f"{n} cell{'s' if n != 1 else ''}"
+            cells = count_text(n)
             if not same and analysed is not None:
                 cells += f" (preview; analysed: {analysed})"
             parts.append(cells)

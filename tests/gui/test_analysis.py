@@ -72,7 +72,7 @@ def test_open_folder_analyses_every_image_and_stores_it(make_window, image_folde
     # The first image is selected and shown with its cell count.
     assert win.current_row() is not None
     gui.qtbot.waitUntil(lambda: win._field is not None)
-    assert "cell" in win.viewer.cells_label.text()
+    assert "stained region" in win.viewer.cells_label.text()
     assert win.summary.other_label.text().startswith("12 analysed")
     assert not win.dialogs.errors
 

@@ -170,7 +170,7 @@ def test_segmentation_preview_and_reanalysis(make_window, image_folder, gui):
     win.select_proxy_row(0)
     qtbot.waitUntil(lambda: win._field is not None)
     before = win._field.seg.count
-    assert f"{before} cell" in win.viewer.cells_label.text()
+    assert f"{before} stained region" in win.viewer.cells_label.text()
     spin = win.seg_panel.spins["min_cell_area"]
     with qtbot.waitSignal(win.field_shown, timeout=10000):
         spin.setValue(5000)           # only huge blobs count
