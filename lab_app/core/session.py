@@ -87,11 +87,19 @@ class CaseSession:
         # The signed-in account (lab_app/core/accounts.py) when the store has accounts; None in
         # single-user mode (names typed in the case fields, the OS login in the audit log).
         self.account: Any = None
+        # What CaseStore.verify_case found when the case was opened (lab_app/core/case_integrity):
+        # a case changed outside the program stays read-only in the window.
+        self.integrity: Any = None
 
     # --------------------------------------------------------------------------- reading
     @property
     def locked(self) -> bool:
-        return self.case is not None and self.case.locked
+        return self.case is not None and (self.case.locked or self.changed_outside)
+
+    @property
+    def changed_outside(self) -> bool:
+        """The open case was changed outside the program (its audit chain does not hold)."""
+        return self.integrity is not None and not self.integrity.intact
 
     @property
     def analysing(self) -> bool:
@@ -137,7 +145,13 @@ class CaseSession:
             raise SessionRuleError("Analysis running", "Wait for the analysis to finish or cancel "
                                    f"it (Esc) before {before}.")
 
+    def _changed_outside_error(self) -> SessionRuleError:
+        return SessionRuleError("Case changed outside the program",
+                                f"{self.integrity.message()} It is read-only.")
+
     def require_open(self) -> None:
+        if self.changed_outside:
+            raise self._changed_outside_error()
         if self.locked:
             raise SessionRuleError("Case signed off", "This case is signed off and locked. Start "
                                    "a new case (Ctrl+N) to analyse more images.")
@@ -160,6 +174,8 @@ class CaseSession:
 
     def sign_off_blocker(self) -> SessionRuleError | None:
         """Why the case cannot be signed off now (besides the case fields), or None."""
+        if self.changed_outside:
+            return self._changed_outside_error()
         if self.case is None or self.locked:
             return SessionRuleError("Nothing to sign off", "Only an open case with analysed "
                                     "images can be signed off.")
@@ -183,6 +199,7 @@ class CaseSession:
     def new_case(self) -> None:
         self.require_idle("starting another case")
         self.case = None
+        self.integrity = None
         self._queue.clear()
         self._set_rows([])
         self.events.emit("case_changed", None)
@@ -192,6 +209,8 @@ class CaseSession:
         self.require_idle("opening another case")
         self.require_store("no case can be opened")
         case = self.store.get_case(case_id)
+        verify = getattr(self.store, "verify_case", None)
+        self.integrity = case.integrity = verify(case_id) if verify is not None else None
         self.case = case
         self._queue.clear()
         self._set_rows([ImageRow(img.path, img) for img in case.images])
@@ -319,6 +338,8 @@ class CaseSession:
                reason: str | None = None) -> CaseImage:
         """Record a decision on an open case (a signed-off case changes only by ``amend_decision``)."""
         self.reviewable(row)
+        if self.changed_outside:
+            raise self._changed_outside_error()
         if self.locked:
             raise SessionRuleError("Case signed off", f"Case {self.case.id} is signed off; a "
                                    "changed decision is an amendment and needs a reason.")

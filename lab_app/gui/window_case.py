@@ -107,16 +107,12 @@ class CaseMixin:
         except CaseStoreError as exc:
             self.dialogs.error(self, "Case not opened", str(exc))
             return False
-        # A case changed outside the program (lab_app/core/case_integrity.py) is said so before
-        # anything is read from it; the store keeps it read-only.
-        try:
-            case.integrity = self.store.verify_case(case.id)
-        except CaseStoreError:
-            case.integrity = None
-        if case.integrity is not None and not case.integrity.intact:
+        # A case changed outside the program (lab_app/core/case_integrity.py, checked by the
+        # session on opening) is said so; the session and the store keep it read-only.
+        if self.session.changed_outside:
             self.dialogs.error(self, "Case changed outside the program",
-                               case.integrity.message() + " It is read-only: changes, sign-off "
-                               "and amendments are refused; reports carry a warning box.")
+                               self.session.integrity.message() + " It is read-only: changes, "
+                               "sign-off and amendments are refused; reports carry a warning box.")
         self.case_panel.set_case(case)
         self.gui_state.add_recent_case(case.id)
         self.clear_viewer()

@@ -36,3 +36,29 @@ def test_opening_a_changed_case_shows_a_message(make_window, gui_dirs):
     assert title == "Case changed outside the program"
     assert f"Case {case.id} was changed outside the program" in text and "a.jpg" in text
     assert "read-only" in text
+
+
+def test_a_changed_case_is_read_only_in_the_session(tmp_path):
+    from lab_app.core.session import CaseSession, SessionRuleError
+    import pytest
+    db = tmp_path / "c.sqlite3"
+    with CaseStore(db) as store:
+        case = store.create_case(patient=Patient("P-1"), technician="Tech",
+                                 results=[_result("a.jpg")])
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE cases SET patient_name = 'Someone Else'")
+    conn.close()
+    with CaseStore(db) as store:
+        session = CaseSession(store)
+        session.open_case(case.id)
+        assert session.changed_outside and session.locked
+        states = session.action_states()
+        assert not (states.analyse or states.add_images or states.sign_off) and states.export_pdf
+        with pytest.raises(SessionRuleError, match="changed outside the program"):
+            session.require_open()
+        with pytest.raises(SessionRuleError, match="changed outside the program"):
+            session.decide(session.rows[0], "Tech", "accepted")
+        assert "changed outside" in str(session.sign_off_blocker())
+        session.new_case()
+        assert not session.changed_outside and not session.locked
