@@ -6,10 +6,23 @@ once per session on a few real images. ``tiny_dataset``: 8 real images per class
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
+
+# Training and export need the [train] extra: torch, torchvision and onnx.
+TRAIN_EXTRA = ("torch", "torchvision", "onnx")
+
+
+def train_extra_missing() -> list[str]:
+    return [m for m in TRAIN_EXTRA if importlib.util.find_spec(m) is None]
+
+
+def train_extra_reason(missing: list[str]) -> str:
+    return (f"{', '.join(missing)} not installed: training tests need the [train] extra "
+            "(pip install -e '.[train]')")
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +39,6 @@ def tiny_dataset(real_images, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_trained_model(tiny_dataset, tmp_path_factory) -> Path:
     """A one-epoch, 64 px model dir trained on ``tiny_dataset`` (a few seconds on the CPU)."""
-    from conftest import train_extra_missing, train_extra_reason
     missing = train_extra_missing()
     if missing:
         pytest.skip(train_extra_reason(missing))
