@@ -105,7 +105,11 @@ class PostgresDialect:
         conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
 
     def schema_version(self, conn: Any) -> int:
-        if conn.execute("SELECT to_regclass('labapp_schema')").fetchone()[0] is None:
+        # A query of pg_class (this statement's snapshot), not to_regclass(): its name cache
+        # may still miss a table another workstation's migration has just committed.
+        if not conn.execute("SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                            "ON n.oid = c.relnamespace WHERE c.relname = 'labapp_schema' "
+                            "AND n.nspname = current_schema()").fetchone()[0]:
             return 0
         row = conn.execute("SELECT version FROM labapp_schema").fetchone()
         return 0 if row is None else int(row[0])

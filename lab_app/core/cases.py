@@ -5,6 +5,11 @@ Storage
     ``user_data_dir("ALL-Workstation")``); ``CaseStore(path)`` or ``$LABAPP_DATA_DIR`` override it.
     WAL journal, ``synchronous=FULL``, foreign keys on, file mode 0600 on POSIX (SQLite gives
     the -wal/-shm files the same mode). Schema and migrations: :mod:`lab_app.core.cases_schema`.
+    A lab network's shared store is a PostgreSQL database instead (``CaseStore("postgresql://
+    user@host:port/dbname")``; :mod:`lab_app.core.case_db`): the same schema, migrations, rules
+    and audit chain; writers of one case lock its row, and ``expected_version`` on the edits
+    refuses a change made on a version another workstation has changed since
+    (:class:`CaseConflictError`).
 
 Data safety
     Every public method that changes data runs in exactly one ``BEGIN IMMEDIATE`` transaction,

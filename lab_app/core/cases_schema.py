@@ -196,7 +196,8 @@ def migrate(conn: sqlite3.Connection, db_path: Path | None = None) -> int:
         raise CaseStoreError(
             f"The case database was written by a newer version of the software (schema {start}; "
             f"this version reads up to {CURRENT_VERSION}). Update the software to open it.")
-    if start == 0 and _has_tables(conn):
+    # Tables, then the version again: another workstation may have just created both.
+    if start == 0 and _has_tables(conn) and schema_version(conn) == 0:
         if dialect.name != "sqlite":
             raise CaseStoreError("The PostgreSQL database has tables but is not a case database "
                                  "of this software; give the case store a database of its own.")

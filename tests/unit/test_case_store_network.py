@@ -198,10 +198,10 @@ def test_two_processes_migrate_a_new_postgresql_database_once(pg_url):
     script = ("import sys; from lab_app.core.cases import CaseStore; "
               "s = CaseStore(sys.argv[1]); print(s.dialect.schema_version(s._conn())); s.close()")
     procs = [subprocess.Popen([sys.executable, "-c", script, pg_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(3)]
+                              stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
     from lab_app.core.cases_schema import CURRENT_VERSION
-    assert [o[0].strip() for o in outs] == [str(CURRENT_VERSION)] * 3, [o[1] for o in outs]
+    assert [o[0].strip() for o in outs] == [str(CURRENT_VERSION)] * 4, [o[1] for o in outs]
 
 
 # -------------------------------------------------------------------- the chain on a server
