@@ -97,3 +97,25 @@ def test_the_dialogs_hide_passwords_and_need_what_the_lab_requires(qtbot):
     qtbot.keyClicks(dlg.reviewer_password, PW["rui"])
     assert ok.isEnabled() and dlg.signatures() == (PW["ana"], "rui", PW["rui"])
     assert dlg.reviewer_password.echoMode() == QLineEdit.EchoMode.Password
+
+
+def test_a_change_from_another_workstation_is_not_overwritten(make_window, scripted_dialogs,
+                                                              gui_dirs):
+    """Two desks on one store (here one SQLite file; tests/unit/test_case_store_network.py runs
+    the same rule on PostgreSQL): the window's decision on a stale case is refused, not lost."""
+    _, db = gui_dirs
+    with CaseStore(db) as other:
+        case = other.create_case(patient=Patient("P-1"), sample=Sample("S-1"), technician="Ana Tech",
+                                 results=[_result("a.jpg"), _result("b.jpg")])
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    assert win.open_case(case.id)
+    with CaseStore(db) as other:                    # the second workstation
+        other.set_decision(case.id, case.images[0].id, "Bea Tech", "overridden", "Early",
+                           "blasts", expected_version=other.get_case(case.id).version)
+    win.select_proxy_row(0)
+    win.accept_current()
+    title, text = scripted_dialogs.errors[-1]
+    assert title == "Decision not saved"
+    assert "changed at another workstation since you opened it (last by Bea Tech" in text
+    stored = win.store.get_case(case.id).images[0].decision
+    assert (stored.status, stored.actor) == ("overridden", "Bea Tech")
