@@ -457,6 +457,12 @@ class PreferencesDialog(QDialog):
                                                none_text="Model's calibrated threshold")
         self.report_threshold.setToolTip("The report marks calls below this confidence; by "
                                          "default below the model's calibrated threshold.")
+        self.database = QLineEdit(lab.database or "")
+        self.database.setObjectName("caseDatabase")
+        self.database.setPlaceholderText("this computer's data folder")
+        self.database.setToolTip("A case database file, or a lab network's shared store "
+                                 "postgresql://user@host:port/dbname. Used from the next start "
+                                 "of the program; --db overrides it.")
         lab_form = QFormLayout()
         lab_form.addRow("Lab name", self.lab_name)
         lab_form.addRow("Address", self.lab_address)
@@ -464,6 +470,7 @@ class PreferencesDialog(QDialog):
         lab_form.addRow("", self.require_reviewer)
         lab_form.addRow("Report page size", self.page_size)
         lab_form.addRow("Report: mark calls below", self.report_threshold)
+        lab_form.addRow("Case database", self.database)
 
         self.low_conf = _fraction_spin(an.low_confidence_threshold, none_text="Model card default")
         self.low_conf.setObjectName("lowConfidence")
@@ -522,7 +529,8 @@ class PreferencesDialog(QDialog):
                       logo_path=self.logo.text().strip() or None,
                       require_reviewer=self.require_reviewer.isChecked(),
                       report_page_size=self.page_size.currentText(),
-                      confidence_threshold=_fraction_or_none(self.report_threshold))
+                      confidence_threshold=_fraction_or_none(self.report_threshold),
+                      database=self.database.text().strip() or None)
         analysis = replace(self._settings.analysis, device=self.device.currentData(),
                            model_dir=self.model_dir.text().strip() or None,
                            low_confidence_threshold=_fraction_or_none(self.low_conf))

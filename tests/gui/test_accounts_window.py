@@ -119,3 +119,17 @@ def test_a_change_from_another_workstation_is_not_overwritten(make_window, scrip
     assert "changed at another workstation since you opened it (last by Bea Tech" in text
     stored = win.store.get_case(case.id).images[0].decision
     assert (stored.status, stored.actor) == ("overridden", "Bea Tech")
+
+
+def test_the_case_database_is_a_setting(qtbot, tmp_path):
+    from lab_app.core.settings import Settings, database_location, load_settings, save_settings
+    from lab_app.gui.dialogs import PreferencesDialog
+    dlg = PreferencesDialog(None, Settings())
+    qtbot.addWidget(dlg)
+    assert dlg.result_settings().lab.database is None          # default: this PC's data folder
+    url = "postgresql://labapp@db.lab.local:5432/labcases?sslmode=require"
+    dlg.database.setText(f"  {url} ")
+    save_settings(dlg.result_settings(), tmp_path)
+    assert load_settings(tmp_path).lab.database == url
+    assert database_location(None, tmp_path) == url             # no --db: the setting
+    assert database_location("other.sqlite3", tmp_path) == "other.sqlite3"
