@@ -123,7 +123,7 @@ def test_cell_counts_agree_in_json_csv_masks_case_and_report(fields, model_dir, 
         case = store.get_case(store.search("P-1")[0].id)
         assert {Path(i.path).name: i.result.cells for i in case.images} == cells
     text = "\n".join(page.extract_text() for page in PdfReader(out / "report.pdf").pages)
-    printed = sorted(int(n) for n in re.findall(r"(\d+) cell\(s\)", text))
+    printed = sorted(int(n) for n in re.findall(r"(\d+) stained regions?\b", text))
     assert printed == sorted(cells.values())
 
 
