@@ -22,7 +22,7 @@ from .common import dataset_root
 
 VARIANTS = ("as captured", "exposure_up", "jpeg_q30", "jpeg_q15", "sensor_noise", "lamp_warm",
             "lamp_cool", "exposure_down", "stain_pale", "stain_heavy", "defocus",
-            "camera_half_resolution", "magnification_up")
+            "camera_half_resolution", "magnification_up", "magnification_down")
 PERCENTILES = (1, 50, 99, 99.5)
 
 

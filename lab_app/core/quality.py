@@ -10,13 +10,15 @@ to JPEG's 8-pixel grid), before any resizing:
 - **blown out**: the fraction of pixels with at least two channels at 255 (pure white: the
   detail there is gone);
 - **blockiness**: how much stronger the grey-level steps are on one 8-pixel grid than between
-  it (JPEG's block borders), as a ratio; 1.0 for an uncompressed field;
+  it (JPEG's block borders), as a ratio of medians (a single seam or scale bar is not a grid);
+  about 1.0 for an uncompressed field;
 - **noise**: the grey-level noise sigma of the flat background (Immerkaer's Laplacian estimator
   on the brightest, flattest pixels), in 8-bit levels.
 
-The limits sit well above every Original field of the data set (set on every second field, 1302;
-figures in docs/robustness.md and research/quality_limits.py): 99.5th percentiles 0.23, 1.40 and
-0.93 against limits 0.30, 1.5 and 1.5.
+The limits sit well above the Original fields of the data set (every second field, 1302;
+research/quality_limits.py): their 99.5th percentiles are 0.23, 1.24 and 0.93 against limits
+0.30, 1.4 and 1.5. The 1st percentiles under exposure x1.2, JPEG quality 30 and sensor noise
+sigma 8 are 0.39, 1.55 and 2.63.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 
 CROP = 512
 MAX_BLOWN_OUT = 0.30
-MAX_BLOCKINESS = 1.5
+MAX_BLOCKINESS = 1.4
 MAX_NOISE = 1.5
 _LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
@@ -78,9 +80,12 @@ def _blockiness(grey: np.ndarray) -> float:
         for offset in range(8):
             on = np.zeros(n, bool)
             on[offset::8] = True
-            ratios.append(steps[on].mean() / max(float(steps[~on].mean()), 1e-6))
-        # The strongest grid against the typical one: cropping may move the grid.
-        best = max(best, max(ratios) / float(np.median(ratios)))
+            # Medians, not means: one seam or scale bar is not a grid; JPEG's blocks are
+            # everywhere.
+            ratios.append(float(np.median(steps[on])) / max(float(np.median(steps[~on])), 1e-6))
+        typical = float(np.median(ratios))
+        if typical > 0:   # the strongest grid against the typical one (cropping moves the grid)
+            best = max(best, max(ratios) / typical)
     return float(best)
 
 
