@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QIcon, QImage, QPainter, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView,
                                QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
                                QWidget)
 
@@ -147,17 +147,30 @@ class ImageListPanel(QWidget):
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.class_combo, 1)
         filters.addWidget(self.show_combo, 1)
+        self.flagged_first = QCheckBox("Flagged first")
+        self.flagged_first.setObjectName("flaggedFirst")
+        self.flagged_first.setToolTip("List the images with a flag before the others (review the "
+                                      "doubtful fields first)")
+        self.flagged_first.toggled.connect(self._order)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.flagged_first)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(filters)
         lay.addWidget(self.view, 1)
-        lay.addWidget(self.count_label)
+        lay.addLayout(bottom)
         self._update_count()
 
     def _apply(self) -> None:
         self.proxy.set_class_filter(self.class_combo.currentData())
         self.proxy.set_show_filter(self.show_combo.currentData())
         self._update_count()
+        self.filters_changed.emit()
+
+    def _order(self, on: bool) -> None:
+        self.proxy.set_flagged_first(on)
         self.filters_changed.emit()
 
     def set_filters(self, cid: str | None = None, show: str = "all") -> None:

@@ -256,6 +256,7 @@ class ResultsFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self._class: str | None = None
         self._show = "all"
+        self._flagged_first = False
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
 
@@ -283,6 +284,33 @@ class ResultsFilter(QSortFilterProxyModel):
         else:
             change()
             self.invalidateRowsFilter()
+
+    def set_flagged_first(self, on: bool) -> None:
+        """Flagged images before the others; inside each part the current order (a clicked
+        column, else the input order)."""
+        self._flagged_first = on
+        if on and self.sortColumn() < 0:
+            self._input_order = True
+            super().sort(0, Qt.SortOrder.AscendingOrder)   # sorting on; lessThan keeps input order
+        elif not on and getattr(self, "_input_order", False):
+            self._input_order = False
+            super().sort(-1)                                 # back to the input order
+        self.invalidate()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._input_order = False      # a column the technician clicked
+        super().sort(column, order)
+
+    def lessThan(self, left: _Index, right: _Index) -> bool:  # noqa: N802 - Qt API
+        model = self.sourceModel()
+        if self._flagged_first:
+            lf, rf = bool(model.row(left.row()).flags), bool(model.row(right.row()).flags)
+            if lf != rf:
+                # Flagged first whatever the direction of the clicked column.
+                return lf if self.sortOrder() == Qt.SortOrder.AscendingOrder else rf
+            if getattr(self, "_input_order", False):
+                return left.row() < right.row()
+        return super().lessThan(left, right)
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
         model = self.sourceModel()

@@ -81,3 +81,17 @@ def test_a_gpu_that_does_not_work_falls_back_to_the_cpu(make_window, image_folde
     assert win.open_paths([image_folder])
     gui.wait_analysed(win)
     assert all(r.result.status == "ok" for r in win.model.rows())
+
+
+def test_flagged_first_lists_the_flagged_images_first_in_input_order(make_window, shipped_fields,
+                                                                      tmp_path, gui):
+    folder = _with_blurred_field(shipped_fields, tmp_path / "in")
+    win = gui.analysed_window(make_window, folder)
+    before = [win.proxy.row_at(i).name for i in range(win.proxy.rowCount())]
+    flagged = [n for n in before if win.model.row(win.model.find(str(folder / n))).flags]
+    assert flagged and len(flagged) < len(before)
+    win.image_list.flagged_first.setChecked(True)
+    after = [win.proxy.row_at(i).name for i in range(win.proxy.rowCount())]
+    assert after == flagged + [n for n in before if n not in flagged]
+    win.image_list.flagged_first.setChecked(False)
+    assert [win.proxy.row_at(i).name for i in range(win.proxy.rowCount())] == before
