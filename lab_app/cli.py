@@ -102,24 +102,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --watch: end S seconds after the last image (exit 0)")
     watch.add_argument("--existing", action="store_true",
                        help="with --watch: analyse the images already in DIR too")
-    p.add_argument("--report", action="store_true", help="also create a case and write DIR/report.pdf")
+    p.add_argument("--report", action="store_true",
+                   help="also create a case and write DIR/report.pdf")
     case = p.add_argument_group("case details (with --report)")
-    case.add_argument("--patient-id", type=_identifier)
-    case.add_argument("--patient-name")
-    case.add_argument("--patient-dob", metavar="YYYY-MM-DD", type=_date)
-    case.add_argument("--patient-sex", choices=["F", "M", "X", "U"])
-    case.add_argument("--sample-id", type=_identifier)
-    case.add_argument("--specimen")
-    case.add_argument("--collected", metavar="YYYY-MM-DD", type=_date)
-    case.add_argument("--received", metavar="YYYY-MM-DD", type=_date)
-    case.add_argument("--physician")
-    case.add_argument("--technician")
-    case.add_argument("--page-size", choices=["A4", "Letter"], default=None)
-    case.add_argument("--db", metavar="FILE", help="case database (default: the user's data folder)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    case.add_argument("--patient-id", type=_identifier, help="patient ID (required with --report)")
+    case.add_argument("--patient-name", help="patient name as the lab records it (default: empty)")
+    case.add_argument("--patient-dob", metavar="YYYY-MM-DD", type=_date,
+                      help="date of birth (default: empty)")
+    case.add_argument("--patient-sex", choices=["F", "M", "X", "U"],
+                      help="F, M, X (other) or U (unknown; default: empty)")
+    case.add_argument("--sample-id", type=_identifier,
+                      help="sample (accession) ID (default: empty)")
+    case.add_argument("--specimen", help="specimen type (default: Peripheral blood smear)")
+    case.add_argument("--collected", metavar="YYYY-MM-DD", type=_date,
+                      help="collection date (default: empty)")
+    case.add_argument("--received", metavar="YYYY-MM-DD", type=_date,
+                      help="date the lab received it (default: empty)")
+    case.add_argument("--physician", help="requesting physician (default: empty)")
+    case.add_argument("--technician", help="technician recorded with the case (default: empty)")
+    case.add_argument("--page-size", choices=["A4", "Letter"], default=None,
+                      help="report paper size (default: the lab settings' size, else A4)")
+    case.add_argument("--db", metavar="FILE|URL",
+                      help="case database: a file, or a lab network's postgresql://user@host:port/"
+                           "dbname (default: the lab settings' database, else the user's data folder)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="compute device (default: auto, CUDA when usable, else the CPU)")
     p.add_argument("--segmentation", choices=["default", "dataset"], default="default",
                    help="segmentation preset (default works on every stain in the data)")
-    p.add_argument("--save-masks", action="store_true", help="write DIR/masks/<input stem>.png (0/255)")
+    p.add_argument("--save-masks", action="store_true",
+                   help="write DIR/masks/<input stem>.png (0/255)")
     p.add_argument("--model", metavar="DIR", help="model dir (default: the bundled model)")
     p.add_argument("--threshold", type=_probability, default=None,
                    help="low-confidence threshold for the flags and the report's marks, between "
