@@ -85,20 +85,34 @@ def test_ctrl_c_ends_the_watch_with_130_and_valid_results(shipped_fields, model_
     proc = subprocess.Popen([sys.executable, "-m", "lab_app.cli", "--watch", str(folder), "--out",
                              str(out), "--model", str(model_dir), "--device", "cpu"],
                             cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    watching = threading.Event()
+
+    def read_stderr() -> None:        # the watch has started once it says so (a busy machine
+        for line in proc.stderr:      # may take many seconds to load the model)
+            lines.append(line)
+            if "Analysing each image saved into" in line:
+                watching.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
-        time.sleep(3.0)                                   # started and watching
+        assert watching.wait(120), "".join(lines)
+        time.sleep(0.5)
         for src in (shipped_fields["Benign"][0], shipped_fields["Early"][0]):
             (folder / src.name).write_bytes(src.read_bytes())
         journal = out / "results.partial.jsonl"
-        t_end = time.monotonic() + 60
+        t_end = time.monotonic() + 120
         while time.monotonic() < t_end and not (journal.exists()
                                                 and len(journal.read_text().splitlines()) >= 2):
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    err = "".join(lines)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "stopped watching; 2 images saved" in err
     doc = json.loads((out / "results.json").read_text())
