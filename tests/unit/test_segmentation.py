@@ -4,7 +4,6 @@ size rules, parameters."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,17 +266,6 @@ def test_large_capture_is_segmented_like_the_field(real_images):
 
 
 @pytest.mark.data
-def test_a_field_takes_well_under_5_ms(real_images):
-    rgb = _balanced(load_rgb(real_images(1)["Pre"][0]).rgb)
-    segment(rgb)
-    runs = []
-    for _ in range(30):
-        start = time.perf_counter()
-        segment(rgb)
-        runs.append(time.perf_counter() - start)
-    assert np.median(runs) < 0.005
-
-
 # --- size rules on synthetic fields -----------------------------------------------------------
 
 def test_specks_and_cut_off_fragments_are_dropped():
