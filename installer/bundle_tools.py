@@ -69,6 +69,9 @@ PROJECT_DIST = "all-subtype-workstation"
 
 _LICENCE_FILE = re.compile(r"^(licen[cs]e|copying|notice|third[-_ ]?party|copyright|authors)",
                            re.I)
+# Wheels that ship no licence text although their licence names its holder (BSD): the text from
+# the package's own source distribution on PyPI, kept in installer/licenses/.
+_PACKAGE_TEXTS = {"fhir-core": "fhir-core-LICENSE.txt", "fhir-resources": "fhir-resources-LICENSE.txt"}
 # Where a wheel ships no licence text, the text of its declared licence (installer/licenses/).
 _FALLBACK_TEXTS = (
     (re.compile(r"LGPL-?3|LESSER GENERAL PUBLIC LICENSE.*3|LGPLv3", re.I), ("LGPL-3.0.txt", "GPL-3.0.txt")),
@@ -374,6 +377,11 @@ def collect_licences(target: Path, packages: dict[str, str], root: Path = ROOT) 
                 shutil.copy2(src, dst)
                 copied.append(str(rel).replace(os.sep, "/"))
         licence = _licence_of(dist)
+        own = _PACKAGE_TEXTS.get(re.sub(r"[-_.]+", "-", str(dist.metadata["Name"])).lower())
+        if not copied and own:
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(fallback_dir / own, folder / "LICENSE")
+            copied.append("LICENSE")
         if not copied:
             for pattern, texts in _FALLBACK_TEXTS:
                 if pattern.search(licence) or pattern.search(dist.metadata.get("License") or ""):
