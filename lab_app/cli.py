@@ -211,10 +211,11 @@ def run(args: argparse.Namespace) -> int:
         print("labapp-batch: give image files or folders, or --watch DIR (not both).",
               file=sys.stderr)
         return EXIT_USAGE
+    watched = None
     if args.watch:
         from .core.watch import FolderScanner, WatchError
-        try:
-            FolderScanner(args.watch)
+        try:   # the files already there are those there now, not once the model has loaded
+            watched = FolderScanner(args.watch, include_existing=args.existing)
         except WatchError as exc:
             print(f"labapp-batch: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -274,8 +275,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             if args.watch:
                 from .core.watch import analyse_watched
-                events = analyse_watched(args.watch, engine, options, cancel, done=done,
-                                         idle_exit_s=args.idle_exit, include_existing=args.existing)
+                events = analyse_watched(watched, engine, options, cancel, done=done,
+                                         idle_exit_s=args.idle_exit)
             else:
                 events = analyse(paths, engine, options, cancel, done)
             for ev in events:

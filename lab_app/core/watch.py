@@ -239,23 +239,23 @@ def watch_folder(folder: str | os.PathLike[str], *, stop: threading.Event | None
             wakeup.stop()
 
 
-def analyse_watched(folder: str | os.PathLike[str], engine, options, cancel=None, *,
-                    idle_exit_s: float | None = None, include_existing: bool = False,
-                    done: dict | None = None, poll_s: float = POLL_S) -> Iterator:
+def analyse_watched(scanner: FolderScanner, engine, options, cancel=None, *,
+                    idle_exit_s: float | None = None, done: dict | None = None,
+                    poll_s: float = POLL_S) -> Iterator:
     """The pipeline over a watched folder: ``analyse`` on each batch of complete files, with
     indices counted over the whole watch. Yields ``Started`` once, then ``ImageAnalysed`` and
     ``Progress`` per image (``total`` grows as files arrive), and ``Finished`` at the end (the
-    idle time ran out, or ``cancel`` was set)."""
+    idle time ran out, or ``cancel`` was set). ``scanner`` is made by the caller when the watch
+    is asked for, so captures taken while the model loads are not taken for old files."""
     from .pipeline import CancelToken, Finished, ImageAnalysed, Progress, Started, analyse
 
     cancel = cancel or CancelToken()
     stop = threading.Event()
-    scanner = FolderScanner(folder, include_existing=include_existing)
     yield Started(total=0, device=engine.device_label,
                   model={k: engine.info[k] for k in ("name", "version", "sha256")})
     offset = failed = 0
     timing: dict = {}
-    for batch in watch_folder(folder, stop=stop, idle_exit_s=idle_exit_s, poll_s=poll_s,
+    for batch in watch_folder(scanner.folder, stop=stop, idle_exit_s=idle_exit_s, poll_s=poll_s,
                               scanner=scanner):
         for ev in analyse(batch, engine, options, cancel, done):
             if isinstance(ev, ImageAnalysed):

@@ -124,3 +124,25 @@ def test_watch_usage_errors(tmp_path, capsys):
     assert "or --watch DIR" in capsys.readouterr().err
     assert main(["--watch", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "is not a folder that can be watched" in capsys.readouterr().err
+
+
+def test_a_capture_taken_while_the_model_loads_is_analysed(shipped_fields, model_dir, tmp_path,
+                                                            monkeypatch):
+    """The files 'already there' are those there when the command starts, not when the model
+    has finished loading: a capture saved meanwhile is new."""
+    folder, out = tmp_path / "camera", tmp_path / "out"
+    folder.mkdir()
+    (folder / "before.jpg").write_bytes(shipped_fields["Pre"][0].read_bytes())
+    import model.inference as inference
+    real = inference.InferenceEngine
+
+    class SlowToLoad(real):
+        def __init__(self, *args, **kwargs):
+            (folder / "during.jpg").write_bytes(shipped_fields["Pro"][0].read_bytes())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "InferenceEngine", SlowToLoad)
+    assert main(["--watch", str(folder), "--out", str(out), "--idle-exit", "3", "--model",
+                 str(model_dir), "--device", "cpu", "--quiet"]) == 0
+    rows = json.loads((out / "results.json").read_text())["images"]
+    assert [Path(r["path"]).name for r in rows] == ["during.jpg"]
