@@ -354,6 +354,6 @@ class AnalysisMixin:
     def _select_path(self, path: str) -> None:
         i = self.session.find(path)
         if i >= 0:
-            proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+            proxy_row = self.proxy_row_of(i)
             if proxy_row >= 0:
                 self.select_proxy_row(proxy_row)

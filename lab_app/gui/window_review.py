@@ -251,7 +251,7 @@ class ReviewMixin:
                 PENDING: "Decision undone"}[decision]
         self.show_message(f"{what} for {row.name}.", timeout_ms=4000)
         if target is not None:
-            self.select_proxy_row(self.proxy.mapFromSource(self.model.index(target, 0)).row())
+            self.select_proxy_row(self.proxy_row_of(target))
         else:
             self.refresh_current()
             if advance and decision != PENDING:
@@ -261,22 +261,31 @@ class ReviewMixin:
         return True
 
     # ----------------------------------------------------------------------------- navigation
-    def _find_undecided(self, step: int, start: int, skip: ImageRow | None = None) -> int | None:
-        """Source row of the next undecided image in list order after proxy row ``start``."""
+    def _next_proxy_row(self, step: int, start: int, wanted) -> int | None:
+        """The next proxy row after ``start`` (wrapping around, ``step`` +1 or -1) whose image
+        ``wanted(row)`` accepts; from the first (last) row when nothing is selected."""
         n = self.proxy.rowCount()
         for k in range(1, n + 1):
             r = (start + step * k) % n if start >= 0 else (k - 1 if step > 0 else n - k)
-            row = self.proxy.row_at(r)
-            if row.undecided and row is not skip:
-                return self.proxy.mapToSource(self.proxy.index(r, 0)).row()
+            if wanted(self.proxy.row_at(r)):
+                return r
         return None
+
+    def proxy_row_of(self, source_row: int) -> int:
+        """The list position of a session row (-1 when a filter hides it)."""
+        return self.proxy.mapFromSource(self.model.index(source_row, 0)).row()
+
+    def _find_undecided(self, step: int, start: int, skip: ImageRow | None = None) -> int | None:
+        """Source row of the next undecided image in list order after proxy row ``start``."""
+        r = self._next_proxy_row(step, start, lambda row: row.undecided and row is not skip)
+        return None if r is None else self.proxy.mapToSource(self.proxy.index(r, 0)).row()
 
     def go_undecided(self, step: int = +1) -> bool:
         target = self._find_undecided(step, self.current_proxy_row())
         if target is None:
             self.show_message("No image in the list is waiting for a decision.")
             return False
-        proxy_row = self.proxy.mapFromSource(self.model.index(target, 0)).row()
+        proxy_row = self.proxy_row_of(target)
         if proxy_row == self.current_proxy_row():
             self.refresh_current()
         else:
@@ -285,16 +294,14 @@ class ReviewMixin:
 
     def go_flagged(self, step: int = +1) -> bool:
         """Select the next (or previous) image with a flag in list order, wrapping around."""
-        n = self.proxy.rowCount()
-        start = self.current_proxy_row()
-        for k in range(1, n + 1):
-            r = (start + step * k) % n if start >= 0 else (k - 1 if step > 0 else n - k)
-            row = self.proxy.row_at(r)
-            if row.flags and row is not self.current_row():
-                self.select_proxy_row(r)
-                return True
-        self.show_message("No other image in the list has a flag.")
-        return False
+        current = self.current_row()
+        r = self._next_proxy_row(step, self.current_proxy_row(),
+                                 lambda row: bool(row.flags) and row is not current)
+        if r is None:
+            self.show_message("No other image in the list has a flag.")
+            return False
+        self.select_proxy_row(r)
+        return True
 
     def step_image(self, step: int) -> None:
         n = self.proxy.rowCount()
@@ -333,10 +340,10 @@ class ReviewMixin:
         i = self.session.find(path)
         if i < 0:
             return
-        proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+        proxy_row = self.proxy_row_of(i)
         if proxy_row < 0:                       # hidden by a filter: show everything
             self.image_list.set_filters(None, "all")
-            proxy_row = self.proxy.mapFromSource(self.model.index(i, 0)).row()
+            proxy_row = self.proxy_row_of(i)
         self._pending_highlight = (path, cell)
         self.actions_.show_outlines.setChecked(True)
         if proxy_row == self.current_proxy_row() and self._field is not None \
