@@ -17,7 +17,7 @@ import numpy as np
 
 from model import white_balance
 
-from .segmentation import SegmentationParams, SegmentationResult, segment
+from .segmentation import SegmentationParams, SegmentationResult, segment, stored_params
 
 CROP_PX = 88          # gallery tile: the cell centred, with some of its surroundings
 CROP_MARGIN = 0.35    # extra context around the cell's box, as a fraction of its larger side
@@ -76,10 +76,4 @@ def field_cells(path: str | os.PathLike[str], rgb: np.ndarray, params: Segmentat
 
 def params_for(result: Any) -> SegmentationParams:
     """The segmentation an image was analysed with (its row's parameters), else the default."""
-    from .errors import SegmentationError
-    from .segmentation import preset
-    raw = getattr(result, "segmentation", None) or {}
-    try:
-        return SegmentationParams.from_json(raw) if raw else preset("default")
-    except SegmentationError:
-        return preset("default")
+    return stored_params(getattr(result, "segmentation", None))

@@ -8,7 +8,6 @@ the report needs while the analysis still holds the decoded field (labapp-batch 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,9 @@ import numpy as np
 
 from .errors import ImageLoadError
 from .imaging import load_rgb
-from .segmentation import SegmentationParams, SegmentationResult, overlay, preset
+from .segmentation import SegmentationResult, overlay, stored_params
 from .vocabulary import MASK_RGBA
 
-log = logging.getLogger(__name__)
 
 # Weak evidence stays transparent; from here on the heat map fades in up to max_alpha.
 HEAT_FROM = 0.25
@@ -56,15 +54,7 @@ def mask_tint(rgb: np.ndarray, mask: np.ndarray, rgba: tuple[int, int, int, int]
     return out
 
 
-def _params(stored: dict | None) -> SegmentationParams:
-    try:
-        return SegmentationParams.from_json(stored) if stored else preset("default")
-    except (KeyError, TypeError, ValueError) as exc:
-        log.info("stored segmentation parameters unusable (%s); using the default preset", exc)
-        return preset("default")
-
-
-def segmentation_overlay_for(path: str | Path, stored_params: dict | None = None,
+def segmentation_overlay_for(path: str | Path, params: dict | None = None,
                              numbers: bool = True) -> np.ndarray | None:
     """Outlines (with numbers) redrawn from the file with the parameters it was analysed with."""
     try:
@@ -73,7 +63,7 @@ def segmentation_overlay_for(path: str | Path, stored_params: dict | None = None
         return None
     # Segmented as the analysis segmented it (colour-balanced), so the numbers match its count.
     from .cells import segment_like_analysis
-    return overlay(img.rgb, segment_like_analysis(img.rgb, _params(stored_params)), numbers=numbers)
+    return overlay(img.rgb, segment_like_analysis(img.rgb, stored_params(params)), numbers=numbers)
 
 
 # ----------------------------------------------------------- pictures kept from the analysis

@@ -338,6 +338,18 @@ def preset(name: str) -> SegmentationParams:
         ) from None
 
 
+def stored_params(stored: dict | None) -> SegmentationParams:
+    """The parameters an image was analysed with (its row's ``segmentation``, or saved window
+    settings); the ``default`` preset when there are none or they cannot be read (a row from
+    another version), so a redraw or a preview never fails on them."""
+    if not stored:
+        return preset("default")
+    try:
+        return SegmentationParams.from_json(stored)
+    except (SegmentationError, KeyError, TypeError, ValueError):
+        return preset("default")
+
+
 @dataclass
 class Cell:
     """One segmented cell, in input-image pixel coordinates."""

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPus
 
 from lab_app.core.errors import SegmentationError
 from lab_app.core.segmentation import (CHANNEL_LIMIT, HUE_LIMIT, PRESET_NAMES, REFERENCE_AREA,
-                                       SegmentationParams, preset)
+                                       SegmentationParams, preset, stored_params)
 
 CUSTOM = "custom"
 DEBOUNCE_MS = 150
@@ -170,10 +170,5 @@ def _base_name(params: SegmentationParams) -> str:
 
 
 def params_from_json(data: dict | None) -> SegmentationParams:
-    if not data:
-        return preset("default")
-    try:
-        return SegmentationParams.from_json(data)
-    except SegmentationError:
-        return preset("default")
+    return stored_params(data)
 
