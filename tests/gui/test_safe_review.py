@@ -71,7 +71,22 @@ def test_g_goes_to_the_next_flagged_image_and_wraps(make_window, shipped_fields,
     assert win.current_row().name == order[-1]                         # Shift+G goes back
 
 
-def test_a_gpu_that_does_not_work_falls_back_to_the_cpu(make_window, image_folder, gui):
+def test_a_gpu_that_does_not_work_falls_back_to_the_cpu(make_window, image_folder, gui,
+                                                        monkeypatch):
+    # A GPU that does not work, also on a machine whose GPU does: CUDA is refused as torch
+    # refuses it on a PC without a usable driver.
+    import model.inference as inference
+    from model.errors import DeviceError
+    real = inference.InferenceEngine
+
+    class NoUsableGpu(real):
+        def __init__(self, model_dir=None, device="auto", **kwargs):
+            if device == "cuda":
+                raise DeviceError("CUDA was requested, but torch finds no usable CUDA GPU "
+                                  "(check the NVIDIA driver). Use --device cpu.")
+            super().__init__(model_dir, device=device, **kwargs)
+
+    monkeypatch.setattr(inference, "InferenceEngine", NoUsableGpu)
     win = make_window(device="cuda")
     assert win.engine is not None and win.engine_error is None
     assert win.engine.device_label.startswith("CPU")
