@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .atomic import atomic_write_bytes
 from .errors import ModelError, ModelLoadError
-from .modeldir import MODEL_JSON, ONNX, WEIGHTS
+from .modeldir import MODEL_JSON, ONNX, WEIGHTS, sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT = "labapp-model-manifest/1"
@@ -42,14 +42,6 @@ REEXPORT = ("re-export it (python -m model.export RUN) or, if its files are the 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def canonical(manifest: dict) -> bytes:
@@ -80,7 +72,7 @@ def build_manifest(model_dir: Path) -> dict:
         path = model_dir / name
         if not path.is_file():
             raise ModelLoadError(f"Cannot write the manifest of {model_dir}: {name} is missing.")
-        files[name] = _sha256_file(path)
+        files[name] = sha256_file(path)
     return {"format": FORMAT, "files": files,
             "may_be_absent": {k: v for k, v in MAY_BE_ABSENT.items() if k in files}}
 
