@@ -257,6 +257,7 @@ class ResultsFilter(QSortFilterProxyModel):
         self._class: str | None = None
         self._show = "all"
         self._flagged_first = False
+        self._input_order = False      # sorted only for "flagged first": keep the input order
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
 
@@ -292,7 +293,7 @@ class ResultsFilter(QSortFilterProxyModel):
         if on and self.sortColumn() < 0:
             self._input_order = True
             super().sort(0, Qt.SortOrder.AscendingOrder)   # sorting on; lessThan keeps input order
-        elif not on and getattr(self, "_input_order", False):
+        elif not on and self._input_order:
             self._input_order = False
             super().sort(-1)                                 # back to the input order
         self.invalidate()
@@ -308,7 +309,7 @@ class ResultsFilter(QSortFilterProxyModel):
             if lf != rf:
                 # Flagged first whatever the direction of the clicked column.
                 return lf if self.sortOrder() == Qt.SortOrder.AscendingOrder else rf
-            if getattr(self, "_input_order", False):
+            if self._input_order:
                 return left.row() < right.row()
         return super().lessThan(left, right)
 
