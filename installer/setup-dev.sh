@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with everything needed to run, train and test (idempotent; about a minute).
+# Create .venv with everything needed to run, train and test (idempotent; about 3 minutes).
 # torch/torchvision are pinned to the releases kept on the build machines' disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
