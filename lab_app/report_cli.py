@@ -8,7 +8,7 @@ Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwri
 written (one-line message on stderr), or the case was changed outside the program (its audit
 chain is broken: the report is written with a warning box at the top, and the line names the
 case); 2 usage error (also a --db URL other than postgresql://). --verify checks every
-case of the database (exit 1 if any was changed). The page size defaults to the lab settings'
+case of the database and the account log (exit 1 if any was changed). The page size defaults to the lab settings'
 one. The footer's validation metrics come from --model DIR's model.json, else from the metrics
 recorded with the case's results, else from the bundled model with the same sha256; calls are
 marked below the lab's threshold where the settings set one, else below that model's calibrated
@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--facility", default="", metavar="NAME",
                    help="sending facility in the HL7 message header (default: empty)")
     p.add_argument("--verify", action="store_true",
-                   help="check every case's audit chain instead (changes made outside the program)")
+                   help="check every case's audit chain and the account log instead (changes "
+                        "made outside the program)")
     p.add_argument("--page-size", choices=("A4", "Letter"), default=None,
                    help="paper size (default: the lab settings' size, else A4)")
     p.add_argument("--appendix", action="store_true", help="add larger images on appendix pages")
@@ -134,12 +135,15 @@ def _lis_exports(args: argparse.Namespace, case: Any, integrity: Any) -> list[Pa
 
 
 def _verify(db: Path | None) -> int:
-    """Every case's audit chain; one line per changed case, exit 1 if there is any."""
+    """Every case's audit chain and the account log's; one line per changed case (and one for
+    changed accounts), exit 1 if there is any."""
+    from .core.accounts import Accounts
     from .core.cases import CaseStore
     from .core.settings import database_location
     try:
         with CaseStore(database_location(db)) as store:
             found = store.verify_all()
+            accounts = Accounts(store).verify()
             where = store.location
     except LabAppError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -147,9 +151,11 @@ def _verify(db: Path | None) -> int:
     broken = [f for f in found if not f.intact]
     for f in broken:
         print(f"{PROG}: {f.message()}", file=sys.stderr)
+    if not accounts.intact:
+        print(f"{PROG}: {accounts.message()}", file=sys.stderr)
     print(f"{len(found)} cases checked in {where}: "
-          f"{len(broken) or 'none'} changed outside the program.")
-    return 1 if broken else 0
+          f"{len(broken) or 'none'} changed outside the program. {accounts.message()}")
+    return 1 if broken or not accounts.intact else 0
 
 
 def _model_card(model_dir: Path | None,

@@ -4,13 +4,16 @@
     labapp-users [--db PATH|URL] passwd NAME
     labapp-users [--db PATH|URL] role NAME ROLE
     labapp-users [--db PATH|URL] disable NAME | enable NAME
-    labapp-users [--db PATH|URL] list | log
+    labapp-users [--db PATH|URL] list | log | verify
 
 The first account must be an administrator; it turns accounts on for every workstation of that
 store. From then on a change needs an administrator: ``--as ADMIN`` (default: the OS login name),
 whose password is asked first. Passwords are asked with getpass (twice for a new one);
 ``--password-stdin`` reads them from standard input instead, one a line, in the same order (for
-set-up scripts). Exit codes: 0 done; 1 refused (a one-line reason on stderr); 2 usage error.
+set-up scripts). ``verify`` checks the account log's hash chain and every account against it
+(lab_app/core/account_integrity.py; labapp-report --verify checks it too). Exit codes: 0 done
+(verify: intact); 1 refused, or verify found a change made outside the program (one-line reason
+on stderr); 2 usage error.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("disable", help="disable an account").add_argument("name")
     sub.add_parser("enable", help="enable an account again").add_argument("name")
     sub.add_parser("list", help="list the accounts")
-    sub.add_parser("log", help="list the account changes")
+    sub.add_parser("log", help="list the account changes and failed sign-ins")
+    sub.add_parser("verify", help="check that no account or account log entry was changed "
+                                  "outside the program")
     return p
 
 
@@ -86,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "log":
                 for e in accounts.history():
                     print(f"{e['at']}  {e['actor']}: {e['action']} {e['user_name']} ({e['detail']})")
+                return 0
+            if args.command == "verify":
+                found = accounts.verify()
+                if not found.intact:
+                    print(f"{PROG}: {found.message()}", file=sys.stderr)
+                    return 1
+                print(f"{found.message()} ({store.location})")
                 return 0
             if accounts.enabled():
                 admin_name = args.admin or _login()

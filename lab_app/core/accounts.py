@@ -1,4 +1,5 @@
-"""User accounts and e-signatures, stored in the case store (schema v6: ``users``, ``account_audit``).
+"""User accounts and e-signatures, stored in the case store (schema v6: ``users``, ``account_audit``;
+v7: the account log is hash-chained, lab_app/core/account_integrity.py).
 
 Off by default: a standalone PC works as before (single-user mode: the names typed in the case
 fields, the OS login in the audit log). Accounts are *enabled* for a case store as soon as it
@@ -19,6 +20,7 @@ them later leaves older hashes readable (:func:`needs_rehash`, and a sign-in upg
 from __future__ import annotations
 
 import base64
+import getpass
 import hashlib
 import hmac
 import os
@@ -26,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .account_integrity import AccountLogIntegrity, account_intact, append, verify_accounts
 from .errors import LabAppError
 
 TECHNICIAN, REVIEWER, ADMIN = "technician", "reviewer", "admin"
@@ -170,19 +173,35 @@ class Accounts:
 
     def authenticate(self, name: str, password: str) -> Account:
         """The account, when ``password`` is its password; else AccountError (one sentence for a
-        wrong name and a wrong password alike)."""
+        wrong name and a wrong password alike). A failed attempt is written to the account log;
+        an account changed outside the program (its row no longer matches the log) is refused."""
         key = (name or "").strip().lower()
         with self.store._read() as c:
             row = c.execute("SELECT * FROM users WHERE name = ?", (key,)).fetchone()
+            intact = row is not None and account_intact(c, key)
         if row is None or not verify_password(password or "", row["password_hash"]):
+            self._failed(key, "no such account" if row is None else "wrong password")
             raise AccountError("The user name or the password is wrong.")
         if not row["active"]:
+            self._failed(key, "account disabled")
             raise AccountError(f"The account '{key}' is disabled; ask the lab's administrator.")
+        if not intact:
+            raise AccountError(f"The account '{key}' was changed outside the program (it differs "
+                               "from the account log), so it cannot sign in; ask the lab's IT to "
+                               "check it (labapp-users verify).")
         if needs_rehash(row["password_hash"]):
             with self.store._write() as c:
                 c.execute("UPDATE users SET password_hash = ? WHERE name = ?",
                           (hash_password(password), key))
+                _log(c, self.store._clock(), "program", "rehash", key,
+                     "password hash upgraded to the current scrypt parameters")
         return _account(row)
+
+    def _failed(self, key: str, why: str) -> None:
+        """A failed sign-in, on record in the account log (it changes no account)."""
+        with self.store._write() as c:
+            _log(c, self.store._clock(), f"{_os_login()} (login)", "sign_in_failed", key[:64],
+                 why, changed_row=False)
 
     def set_password(self, name: str, password: str, *, actor: str) -> None:
         check_password(password)
@@ -202,8 +221,13 @@ class Accounts:
         key = (name or "").strip().lower()
         now = self.store._clock()
         with self.store._write() as c:
-            if c.execute(f"UPDATE users SET {sets} WHERE name = ?", (*values, key)).rowcount != 1:
+            if c.execute("SELECT 1 FROM users WHERE name = ?", (key,)).fetchone() is None:
                 raise AccountError(f"There is no account '{name}'.")
+            if not account_intact(c, key):
+                raise AccountError(f"The account '{key}' was changed outside the program (it "
+                                   "differs from the account log); nothing was changed. Ask the "
+                                   "lab's IT to check it (labapp-users verify).")
+            c.execute(f"UPDATE users SET {sets} WHERE name = ?", (*values, key))
             admins = c.execute("SELECT count(*) FROM users WHERE role = 'admin' AND active = 1"
                                ).fetchone()[0]
             users = c.execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0]
@@ -215,6 +239,12 @@ class Accounts:
     def history(self) -> list[dict]:
         with self.store._read() as c:
             return [dict(r) for r in c.execute("SELECT * FROM account_audit ORDER BY id")]
+
+    def verify(self) -> AccountLogIntegrity:
+        """The account log's hash chain and every account against it (labapp-users verify,
+        labapp-report --verify)."""
+        with self.store._read() as c:
+            return verify_accounts(c)
 
     # -------------------------------------------------------------------------- signatures
     def signatures(self, technician: Account, password: str, reviewer_name: str | None = None,
@@ -233,10 +263,19 @@ class Accounts:
         return signer, second
 
 
+def _os_login() -> str:
+    """Who is logged in to the computer (the desk a failed sign-in came from)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "unknown"
+
+
 def _account(row: Any) -> Account:
     return Account(int(row["id"]), row["name"], row["full_name"], row["role"], bool(row["active"]))
 
 
-def _log(c: Any, at: str, actor: str, action: str, user_name: str, detail: str) -> None:
-    c.execute("INSERT INTO account_audit (at, actor, action, user_name, detail) VALUES (?,?,?,?,?)",
-              (at, actor, action, user_name, detail))
+def _log(c: Any, at: str, actor: str, action: str, user_name: str, detail: str, *,
+         changed_row: bool = True) -> None:
+    """One entry of the account log, hash-chained (lab_app/core/account_integrity.py)."""
+    append(c, at, actor, action, user_name, detail, changed_row=changed_row)

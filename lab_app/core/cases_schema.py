@@ -8,6 +8,7 @@
 * v5: images.duplicate_of (a byte-identical input is its own row, naming the first).
 * v6: cases.version (no lost update), users and account_audit (accounts and e-signatures);
   PostgreSQL: the same steps through :mod:`lab_app.core.case_db` (one migration path).
+* v7: the account log's hash chain (lab_app/core/account_integrity.py).
 
 A migration is a list of statements run in one transaction together with the new
 ``user_version``, so a crash mid-migration leaves the old version intact. Before migrating an
@@ -174,9 +175,24 @@ _V6: tuple = (
     _search_function,
 )
 
+# The account log as a hash chain, like the case audit (lab_app/core/account_integrity.py): the
+# entries written before are chained as they are, and each account gets an entry recording its
+# row as it is now.
+def _seal_account_log(conn: sqlite3.Connection) -> None:
+    from .account_integrity import seal_legacy
+    seal_legacy(conn)
+
+
+_V7: tuple = (
+    "ALTER TABLE account_audit ADD COLUMN prev_hash TEXT",
+    "ALTER TABLE account_audit ADD COLUMN content_hash TEXT",
+    "ALTER TABLE account_audit ADD COLUMN entry_hash TEXT",
+    _seal_account_log,
+)
+
 # MIGRATIONS[i] takes the database from version i + 1 to version i + 2 (the first is v1 itself).
 # A step is SQL statements, or a function of the connection run in the same transaction.
-MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[tuple, ...] = (SCHEMA_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

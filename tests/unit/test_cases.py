@@ -433,7 +433,7 @@ def test_migrates_v1_database_with_data_intact(tmp_path):
         assert s.audit(1)[0].action == "create"
         amended = s.amend(1, "Tech", "spelling", fields={"patient_name": "Old Patient Jr"})
         tables = {r[0] for r in s._conn().execute("SELECT name FROM sqlite_master")}
-    assert version == CURRENT_VERSION == 6
+    assert version == CURRENT_VERSION == 7
     assert {"amendments", "cases_patient", "cases_sample", "users"} <= tables
     assert case.patient.name == "Old Patient" and case.status == "signed" and case.reviewer == ""
     assert case.images[0].result.flags == [FLAG_LOW_CONFIDENCE] and case.images[0].final_class == "Pro"
