@@ -119,7 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--received", metavar="YYYY-MM-DD", type=_date,
                       help="date the lab received it (default: empty)")
     case.add_argument("--physician", help="requesting physician (default: empty)")
-    case.add_argument("--technician", help="technician recorded with the case (default: empty)")
+    case.add_argument("--technician", help="technician recorded with the case, when the case "
+                                           "database has no accounts (default: empty)")
+    case.add_argument("--user", metavar="NAME",
+                      help="when the case database has user accounts (then required): the "
+                           "account the case is recorded under, as its technician; checked "
+                           "before any image is analysed")
+    case.add_argument("--password-file", metavar="FILE",
+                      help="with --user: read the password from FILE's first line (readable by "
+                           "its owner only); else $LABAPP_PASSWORD, else it is asked")
     case.add_argument("--page-size", choices=["A4", "Letter"], default=None,
                       help="report paper size (default: the lab settings' size, else A4)")
     case.add_argument("--db", metavar="FILE|URL",
@@ -228,6 +236,22 @@ def run(args: argparse.Namespace) -> int:
     if args.report and not args.patient_id:
         print("labapp-batch: --report needs --patient-id.", file=sys.stderr)
         return EXIT_USAGE
+    if (args.user or args.password_file) and not args.report:
+        print("labapp-batch: --user and --password-file go with --report (the case).",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.report:
+        # With accounts the case's technician is an account (--user), checked now, before
+        # any image is analysed (lab_app/batch_signin.py).
+        from .batch_signin import BatchSignInError, sign_in_batch
+        try:
+            sign_in_batch(args)
+        except BatchSignInError as exc:
+            print(f"labapp-batch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except LabAppError as exc:
+            print(f"labapp-batch: {exc}", file=sys.stderr)
+            return EXIT_FATAL
     problem = check_out_dir(out)
     if problem:
         print(f"labapp-batch: {problem}", file=sys.stderr)
