@@ -87,6 +87,9 @@ class CaseSession:
         # The signed-in account (lab_app/core/accounts.py) when the store has accounts; None in
         # single-user mode (names typed in the case fields, the OS login in the audit log).
         self.account: Any = None
+        # The store has accounts: then, signed out (account None), nothing can be opened, edited,
+        # analysed, signed or exported until someone signs in (sign_out / sign_in).
+        self.accounts_on = False
         # What CaseStore.verify_case found when the case was opened (lab_app/core/case_integrity):
         # a case changed outside the program stays read-only in the window.
         self.integrity: Any = None
@@ -95,6 +98,11 @@ class CaseSession:
     @property
     def locked(self) -> bool:
         return self.case is not None and (self.case.locked or self.changed_outside)
+
+    @property
+    def signed_out(self) -> bool:
+        """The store has accounts and nobody is signed in: nothing can be changed."""
+        return self.accounts_on and self.account is None
 
     @property
     def changed_outside(self) -> bool:
@@ -132,6 +140,8 @@ class CaseSession:
         return summarize(self.images())
 
     def action_states(self) -> ActionStates:
+        if self.signed_out:
+            return ActionStates(False, False, False, False, False, False, False)
         has_case, locked, running = self.case is not None, self.locked, self._analysing
         rows = len(self.rows) > 0
         return ActionStates(analyse=rows and not locked, reanalyse=rows and not locked and not running,
@@ -149,7 +159,13 @@ class CaseSession:
         return SessionRuleError("Case changed outside the program",
                                 f"{self.integrity.message()} It is read-only.")
 
+    def require_signed_in(self, to: str = "change anything") -> None:
+        if self.signed_out:
+            raise SessionRuleError("Signed out", f"Nobody is signed in. Sign in (File ▸ Sign in…, "
+                                   f"Ctrl+Shift+L) to {to}.")
+
     def require_open(self) -> None:
+        self.require_signed_in()
         if self.changed_outside:
             raise self._changed_outside_error()
         if self.locked:
@@ -174,6 +190,9 @@ class CaseSession:
 
     def sign_off_blocker(self) -> SessionRuleError | None:
         """Why the case cannot be signed off now (besides the case fields), or None."""
+        if self.signed_out:
+            return SessionRuleError("Signed out", "Nobody is signed in. Sign in (File ▸ Sign in…, "
+                                    "Ctrl+Shift+L) to sign off.")
         if self.changed_outside:
             return self._changed_outside_error()
         if self.case is None or self.locked:
@@ -195,6 +214,21 @@ class CaseSession:
                                     "(Ctrl+R) before signing off.")
         return None
 
+    # ---------------------------------------------------------------------- accounts
+    def sign_in(self, account: Any) -> None:
+        """``account`` (checked by lab_app.core.accounts) works at this desk from now on."""
+        self.account = account
+        self.accounts_on = True
+        self.events.emit("busy_changed")
+
+    def sign_out(self) -> None:
+        """Nobody works at this desk: the open case is closed (the next person starts with none)
+        and nothing can be changed until someone signs in. Refused while analysis runs."""
+        self.require_idle("signing out")
+        self.account = None
+        self.new_case()
+        self.events.emit("busy_changed")
+
     # ---------------------------------------------------------------------- case lifecycle
     def new_case(self) -> None:
         self.require_idle("starting another case")
@@ -207,6 +241,7 @@ class CaseSession:
     def open_case(self, case_id: int) -> Case:
         """Open a stored case (CaseStoreError when it cannot be read)."""
         self.require_idle("opening another case")
+        self.require_signed_in("open a case")
         self.require_store("no case can be opened")
         case = self.store.get_case(case_id)
         verify = getattr(self.store, "verify_case", None)
@@ -222,6 +257,7 @@ class CaseSession:
         does not exist yet."""
         if self.case is not None:
             return self.case
+        self.require_signed_in("start a case")
         self.require_store()
         v = {k: (fields.get(k) or "") for k in ("patient_id", "patient_name", "patient_birth_date",
                                                  "patient_sex", "sample_id", "specimen",
@@ -239,6 +275,7 @@ class CaseSession:
 
     def update_field(self, name: str, value: str, actor: str) -> bool:
         """Save one case field; False when the case is signed off (edits are amendments)."""
+        self.require_signed_in("change the case")
         if self.case is None or self.locked:
             return False
         stored = (value or None) if name in DATE_FIELDS else value
@@ -337,6 +374,7 @@ class CaseSession:
     def decide(self, row: ImageRow, actor: str, decision: str, override_class: str | None = None,
                reason: str | None = None) -> CaseImage:
         """Record a decision on an open case (a signed-off case changes only by ``amend_decision``)."""
+        self.require_signed_in("review")
         self.reviewable(row)
         if self.changed_outside:
             raise self._changed_outside_error()
@@ -355,6 +393,7 @@ class CaseSession:
                        override_class: str | None = None, reason: str | None = None) -> CaseImage:
         """Change a decision on a signed-off case, as an amendment with its own reason."""
         from .cases import DecisionChange
+        self.require_signed_in("amend the case")
         self.reviewable(row)
         if not (why or "").strip():
             raise SessionRuleError("Reason needed", "Nothing changed: an amendment needs a reason.")

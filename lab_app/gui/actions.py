@@ -31,6 +31,8 @@ _SPECS: list[tuple[str, str, list, str, bool, bool]] = [
     ("sign_off", "&Sign off…", ["Ctrl+Shift+S"], "Sign the case off and lock it", False, False),
     ("preferences", "&Preferences…", [QKeySequence.StandardKey.Preferences, "Ctrl+,"],
      "Lab details, thresholds, device", False, False),
+    ("sign_out", "Sign &out…", ["Ctrl+Shift+L"],
+     "Sign out so that another person can sign in (with accounts)", False, False),
     ("quit", "&Quit", [QKeySequence.StandardKey.Quit, "Ctrl+Q"], "Close the application", False, False),
     ("analyse", "&Analyse pending images", ["Ctrl+R"], "Analyse the images not analysed yet", False, False),
     ("reanalyse", "&Re-analyse case with current settings", ["Ctrl+Shift+R"],

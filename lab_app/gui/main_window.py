@@ -162,6 +162,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
     def _start_accounts(self) -> None:
         """A store with accounts (lab_app/core/accounts.py) asks who signs in; cancelled, the
         window closes. Without accounts (the default) nothing changes: single-user mode."""
+        self.actions_.sign_out.setVisible(False)
         if self.store is None:
             return
         from lab_app.core.accounts import Accounts
@@ -170,7 +171,11 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         except CaseStoreError as exc:
             self._startup_errors.append(("Accounts unavailable", str(exc)))
             return
-        if enabled and not self.sign_in():
+        if not enabled:
+            return
+        self.session.accounts_on = True
+        self.actions_.sign_out.setVisible(True)
+        if not self.sign_in():
             QTimer.singleShot(0, self.close)
 
     def _show_startup_errors(self) -> None:
@@ -286,6 +291,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         m.addSeparator()
         m.addAction(a.preferences)
         m.addSeparator()
+        m.addAction(a.sign_out)       # shown when the store has accounts
         m.addAction(a.quit)
         m = bar.addMenu("&Case")
         for act in (a.new_case, a.open_case):
@@ -409,6 +415,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.export_hl7.triggered.connect(lambda: self.export_lis("hl7"))
         a.sign_off.triggered.connect(self.sign_off)
         a.preferences.triggered.connect(self.edit_preferences)
+        a.sign_out.triggered.connect(self.switch_user)
         a.quit.triggered.connect(self.close)
         a.analyse.triggered.connect(self.analyse_pending)
         a.reanalyse.triggered.connect(self.reanalyse_case)
@@ -635,6 +642,13 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
         a.add_images.setEnabled(allowed.add_images)
         a.add_folder.setEnabled(allowed.add_images)
         self.seg_panel.reanalyse_button.setEnabled(allowed.reanalyse)
+        # Signed out (accounts): only signing in, help and quitting; the rest follows the states.
+        managed = {a.cancel, a.analyse, a.reanalyse, a.export_pdf, a.export_csv, a.export_fhir,
+                   a.export_hl7, a.sign_off, a.add_images, a.add_folder}
+        always = {a.sign_out, a.quit, a.about, a.shortcuts}
+        for act in a.all:
+            if act not in managed and act not in always:
+                act.setEnabled(not self.session.signed_out)
 
     def select_proxy_row(self, proxy_row: int) -> None:
         idx = self.proxy.index(proxy_row, 0)

@@ -39,7 +39,7 @@ class CaseMixin:
         return self.case_panel.value("technician")
 
     # ------------------------------------------------------------------------------ accounts
-    def sign_in(self) -> bool:
+    def sign_in(self, *, at_start: bool = True) -> bool:
         """Accounts are enabled for the store (lab_app/core/accounts.py): ask who signs in, up to
         five tries. The technician of new cases is then the account, not a typed name."""
         from lab_app.core.accounts import AccountError, Accounts
@@ -49,15 +49,55 @@ class CaseMixin:
             if answer is None:
                 return False
             try:
-                self.session.account = Accounts(self.store).authenticate(*answer)
+                account = Accounts(self.store).authenticate(*answer)
             except (AccountError, CaseStoreError) as exc:
                 message = str(exc)
                 continue
+            self.session.sign_in(account)
             self.case_panel.fixed_fields = {"technician", "reviewer"}
-            self.show_message(f"Signed in as {self.session.account.signature}.")
+            self._show_signed_in(True)
+            self.show_message(f"Signed in as {account.signature}.")
             return True
-        self.dialogs.error(self, "Not signed in", "Five wrong tries; start the program again.")
+        self.dialogs.error(self, "Not signed in", "Five wrong tries; start the program again."
+                           if at_start else "Five wrong tries; nobody is signed in.")
         return False
+
+    def switch_user(self) -> None:
+        """File ▸ Sign out… (Ctrl+Shift+L): what was typed is saved, the open case closed, the
+        watched folder and the camera stopped, and nothing can be changed until someone signs in
+        (the sign-in dialog comes at once; cancelled, the window waits, signed out)."""
+        if not self.session.signed_out:
+            if self.case_panel.dirty():
+                self.case_panel.flush()   # saved under the account that typed it
+            try:
+                self.session.sign_out()
+            except SessionRuleError as exc:
+                self.dialogs.error(self, exc.title, str(exc))
+                return
+            self.watcher.stop()
+            if self.camera_panel.running:
+                self.show_camera(False)
+            self.case_panel.set_case(None, defaults={"technician": ""})
+            self.clear_viewer()
+            self._refresh_summary()
+            self._show_signed_in(False)
+            self.show_message("Signed out. File ▸ Sign in… (Ctrl+Shift+L) to continue.",
+                              timeout_ms=0)
+        if self.sign_in(at_start=False):
+            self.new_case(confirm=False)
+
+    def _show_signed_in(self, signed_in: bool) -> None:
+        """Signed out, every panel is disabled and the action says Sign in."""
+        from PySide6.QtWidgets import QDockWidget
+        for widget in (self.centralWidget(), *(d.widget() for d in self.findChildren(QDockWidget))):
+            if widget is not None:
+                widget.setEnabled(signed_in)
+        act = self.actions_.sign_out
+        act.setText("Sign &out…" if signed_in else "Sign &in…")
+        act.setStatusTip("Sign out so that another person can sign in" if signed_in
+                         else "Sign in with your account to work on cases")
+        self._update_title()
+        self._update_actions()
 
     def actor(self) -> str:
         """Who the audit log names for field edits: the technician, else the computer login."""
@@ -160,6 +200,9 @@ class CaseMixin:
             return
         try:
             saved = self.session.update_field(name, value, self.actor())
+        except SessionRuleError as exc:
+            self.dialogs.error(self, exc.title, str(exc))
+            return
         except CaseStoreError as exc:
             self.dialogs.error(self, "Field not saved", str(exc))
             return
@@ -168,6 +211,9 @@ class CaseMixin:
 
     def _update_title(self) -> None:
         base = "ALL Subtype Workstation — research use only"
+        if self.session.signed_out:
+            self.setWindowTitle(f"Signed out — {base}")
+            return
         if self.case is None:
             self.setWindowTitle(f"New case — {base}")
             return

@@ -133,3 +133,56 @@ def test_the_case_database_is_a_setting(qtbot, tmp_path):
     assert load_settings(tmp_path).lab.database == url
     assert database_location(None, tmp_path) == url             # no --db: the setting
     assert database_location("other.sqlite3", tmp_path) == "other.sqlite3"
+
+
+def test_sign_out_then_another_person_signs_in(make_window, scripted_dialogs, accounts_db):
+    """File ▸ Sign out… (Ctrl+Shift+L): what was typed is saved under the account that typed
+    it, the case closes, nothing can be changed while nobody is signed in, and the next person's
+    sign-in makes them the technician."""
+    from PySide6.QtGui import QKeySequence
+
+    from lab_app.core.session import SessionRuleError
+    db, case_id = accounts_db
+    scripted_dialogs.sign_in_answers = [("ana", PW["ana"])]
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    act = win.actions_.sign_out
+    assert act.isVisible() and act.shortcut() == QKeySequence("Ctrl+Shift+L")
+    file_menu = win.menuBar().actions()[0].menu()
+    assert act in file_menu.actions()
+    assert win.open_case(case_id)
+    win.case_panel.widgets["physician"].setText("Dr. Typed")        # typed, not confirmed
+    row = win.session.rows[0]
+
+    scripted_dialogs.sign_in_answers = [None]                      # nobody signs in at once
+    act.trigger()
+    assert win.session.signed_out and win.case is None and win.session.rows == []
+    assert act.text() == "Sign &in…" and win.windowTitle().startswith("Signed out")
+    stored = win.store.get_case(case_id)
+    assert stored.physician == "Dr. Typed"
+    assert [e.actor for e in win.store.audit(case_id) if e.field == "physician"] == ["Ana Tech (ana)"]
+    # nothing can be changed, opened or started while signed out
+    assert not win.case_panel.isEnabled() and not win.centralWidget().isEnabled()
+    for name in ("add_images", "new_case", "open_case", "accept", "sign_off", "export_pdf",
+                 "watch_folder", "camera", "preferences"):
+        assert not getattr(win.actions_, name).isEnabled(), name
+    assert act.isEnabled() and win.actions_.quit.isEnabled()
+    assert not win.open_case(case_id)
+    assert scripted_dialogs.errors[-1][0] == "Signed out"
+    with pytest.raises(SessionRuleError, match="Nobody is signed in"):
+        win.session.decide(row, "Ana Tech (ana)", "accepted")
+    with pytest.raises(SessionRuleError, match="Nobody is signed in"):
+        win.session.ensure_case({}, LabInfo("Lab"), "x")
+
+    scripted_dialogs.sign_in_answers = [("rui", PW["rui"])]         # the next person
+    act.trigger()
+    assert win.session.account.signature == "Rui Review (rui)" and not win.session.signed_out
+    assert act.text() == "Sign &out…" and win.case_panel.isEnabled()
+    assert win.actions_.open_case.isEnabled() and win.actions_.add_images.isEnabled()
+    assert win.case_panel.widgets["technician"].text() == "Rui Review (rui)"
+    assert win.open_case(case_id) and win.case.physician == "Dr. Typed"
+
+
+def test_single_user_mode_has_no_sign_out(make_window, scripted_dialogs):
+    win = make_window(load_engine=False, dialogs=scripted_dialogs)
+    assert not win.actions_.sign_out.isVisible() and not win.session.signed_out
+    assert win.actions_.open_case.isEnabled()
