@@ -63,11 +63,19 @@ def _last_hash(c: Any) -> str:
     return (row[0] or "") if row is not None else ""
 
 
+def take_turn(c: Any) -> None:
+    """First thing in every transaction that changes accounts or their log: account writers take
+    turns (PostgreSQL: the advisory lock, held to COMMIT; SQLite's write lock already does it), so
+    what a change checks (account_intact) is what the entries before it left, and the chain
+    never forks."""
+    dialect_of(c).serialize(c, CHAIN_LOCK)
+
+
 def append(c: Any, at: str, actor: str, action: str, user_name: str, detail: str, *,
            changed_row: bool = True) -> int:
     """Write one entry, chained to the last one, inside the caller's write transaction (after
     the change of the ``users`` row it records, when ``changed_row``)."""
-    dialect_of(c).serialize(c, CHAIN_LOCK)
+    take_turn(c)                  # held already where the caller took its turn first
     prev = _last_hash(c)
     cur = c.execute("INSERT INTO account_audit (at, actor, action, user_name, detail) "
                     "VALUES (?,?,?,?,?)", (at, actor, action, user_name, detail))

@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .account_integrity import AccountLogIntegrity, account_intact, append, verify_accounts
+from .account_integrity import (AccountLogIntegrity, account_intact, append, take_turn,
+                                verify_accounts)
 from .errors import LabAppError
 
 TECHNICIAN, REVIEWER, ADMIN = "technician", "reviewer", "admin"
@@ -134,9 +135,11 @@ class Accounts:
         self.store = store
 
     def enabled(self) -> bool:
-        """Accounts are on for this store: it has an active account."""
+        """Accounts are on for this store: it has an account. (The program never leaves a store
+        without an active administrator; every account disabled with SQL keeps accounts on, so
+        such a change locks the desks out rather than turning sign-in off.)"""
         with self.store._read() as c:
-            return bool(c.execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0])
+            return bool(c.execute("SELECT count(*) FROM users").fetchone()[0])
 
     def list_users(self) -> list[Account]:
         with self.store._read() as c:
@@ -157,6 +160,7 @@ class Accounts:
         stored = hash_password(password)
         now = self.store._clock()
         with self.store._write() as c:
+            take_turn(c)
             if c.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone() is not None:
                 raise AccountError(f"The account '{name}' exists already.")
             first = not c.execute("SELECT count(*) FROM users WHERE active = 1").fetchone()[0]
@@ -191,15 +195,19 @@ class Accounts:
                                "check it (labapp-users verify).")
         if needs_rehash(row["password_hash"]):
             with self.store._write() as c:
-                c.execute("UPDATE users SET password_hash = ? WHERE name = ?",
-                          (hash_password(password), key))
-                _log(c, self.store._clock(), "program", "rehash", key,
-                     "password hash upgraded to the current scrypt parameters")
+                take_turn(c)
+                # Only the hash just checked: a password changed meanwhile stays changed.
+                if c.execute("UPDATE users SET password_hash = ? WHERE name = ? AND "
+                             "password_hash = ?", (hash_password(password), key,
+                                                   row["password_hash"])).rowcount == 1:
+                    _log(c, self.store._clock(), "program", "rehash", key,
+                         "password hash upgraded to the current scrypt parameters")
         return _account(row)
 
     def _failed(self, key: str, why: str) -> None:
         """A failed sign-in, on record in the account log (it changes no account)."""
         with self.store._write() as c:
+            take_turn(c)
             _log(c, self.store._clock(), f"{_os_login()} (login)", "sign_in_failed", key[:64],
                  why, changed_row=False)
 
@@ -221,6 +229,7 @@ class Accounts:
         key = (name or "").strip().lower()
         now = self.store._clock()
         with self.store._write() as c:
+            take_turn(c)
             if c.execute("SELECT 1 FROM users WHERE name = ?", (key,)).fetchone() is None:
                 raise AccountError(f"There is no account '{name}'.")
             if not account_intact(c, key):

@@ -188,3 +188,14 @@ def test_writers_at_several_workstations_keep_one_chain(where):
         found = Accounts(store).verify()
     assert found.intact, found.problems
     assert found.entries == 4 + 4 * 5 * 2
+
+
+def test_accounts_disabled_with_sql_do_not_turn_sign_in_off(where):
+    _accounts(where)
+    _raw(where, "UPDATE users SET active = 0")
+    with CaseStore(where) as store:
+        a = Accounts(store)
+        assert a.enabled()                       # fails closed: nobody signs in
+        with pytest.raises(AccountError):
+            a.authenticate("admin", PW["admin"])
+        assert not a.verify().intact
