@@ -153,7 +153,8 @@ Step "installing pinned packages from $Constraints"
 if ($Flavor -eq 'cuda') {
     Invoke-Native $VenvPy ($Pip + @('torch', 'torchvision', '--extra-index-url', $TorchIndexUrl))
 }
-Invoke-Native $VenvPy ($Pip + @('pyinstaller==6.*', 'arabic-reshaper', 'python-bidi', $Root))
+# The [lab] extra: psycopg 3 with its bundled libpq (a lab network's PostgreSQL case store).
+Invoke-Native $VenvPy ($Pip + @('pyinstaller==6.*', 'arabic-reshaper', 'python-bidi', "$Root[lab]"))
 Invoke-Native $VenvPy @('installer\check_pins.py', $Constraints, '--flavor', $Flavor) -What 'check_pins'
 if ($Flavor -eq 'cpu') {
     if (-not (Test-NativeSucceeds $VenvPy @('-c', "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('torch') is None else 1)"))) {

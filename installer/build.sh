@@ -60,8 +60,9 @@ step "installing pinned packages from $CONSTRAINTS"
 if [ "$FLAVOR" = cuda ]; then
     "${PIP[@]}" torch torchvision
 fi
-# The project's own dependencies (no torch in them) plus the optional RTL report shaping.
-"${PIP[@]}" "pyinstaller==6.*" arabic-reshaper python-bidi "$ROOT"
+# The project's own dependencies (no torch in them), the [lab] extra (psycopg 3 with its bundled
+# libpq: a lab network's PostgreSQL case store) and the optional RTL report shaping.
+"${PIP[@]}" "pyinstaller==6.*" arabic-reshaper python-bidi "$ROOT[lab]"
 "$VENV/bin/python" installer/check_pins.py "$CONSTRAINTS" --flavor "$FLAVOR"
 if [ "$FLAVOR" = cpu ] && "$VENV/bin/python" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('torch') is None)"; then
     echo "build.sh: torch is installed in $VENV; the cpu build venv must not have it. rm -r $VENV" >&2

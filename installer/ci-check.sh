@@ -15,6 +15,9 @@
 #                                                         | setup.exe /VERYSILENT /TASKS=...,shareddata
 #   batch report   test_batch_report_offline_without_python | installed labapp-batch.exe --report
 #   real window    test_gui_on_x11 (Xvfb, xcb plugin)     | labapp.exe --screenshot, windows plugin
+#   lab network    test_batch_loads_the_postgresql_driver (psycopg and its libpq are bundled),
+#                  test_batch_report_to_a_postgresql_store (a throwaway PostgreSQL 15, tests/fixtures_pg.py)
+#                                                         | the driver check; no server there
 #   uninstall      uninstall.sh; case database unchanged  | unins000.exe; both databases unchanged
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +27,10 @@ if [ -n "${LABAPP_SKIP_INSTALLER_CHECK:-}" ]; then
     exit 0
 fi
 mkdir -p build
-# Build-machine packages: the X11 libraries the bundle takes along for Qt's xcb plugin, and Xvfb
-# for the test that starts the GUI on a real (virtual) X server.
-APT_PKGS="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 xvfb"
+# Build-machine packages: the X11 libraries the bundle takes along for Qt's xcb plugin, Xvfb
+# for the test that starts the GUI on a real (virtual) X server, and PostgreSQL (initdb/pg_ctl)
+# for the frozen batch's lab-network check.
+APT_PKGS="libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 xvfb postgresql"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
     need=""
     for p in $APT_PKGS; do

@@ -75,7 +75,7 @@ def test_build_info_has_the_pinned_versions(build_info):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", build_info["build_date"])
     pins = _read_pins(REPO / "installer" / f"constraints-{build_info['flavor']}.txt")
     expected_runtime = {"numpy", "pillow", "opencv-python-headless", "onnxruntime", "reportlab",
-                        "platformdirs"}
+                        "platformdirs", "psycopg", "psycopg-binary"}   # psycopg: a lab network
     if "labapp" in build_info.get("executables", []):
         expected_runtime |= {"pyside6-essentials", "shiboken6"}
     assert expected_runtime <= set(build_info["packages"]), \
@@ -173,6 +173,36 @@ def test_batch_report_offline_without_python(bundle, batch_exe, samples, tmp_pat
     if r.inet_connects is not None:
         assert r.inet_connects == [], f"the batch tried to reach the network: {r.inet_connects}"
     print(f"sandboxed={r.sandboxed} traced={r.inet_connects is not None}")
+
+
+def test_batch_loads_the_postgresql_driver(batch_exe, samples, tmp_path):
+    """The bundle carries psycopg and its libpq (a lab network's case store): a server that is
+    not there is "cannot be reached", never "needs the psycopg driver"; no server needed."""
+    url = f"postgresql://labapp@/labcases?host={tmp_path / 'no-server'}&connect_timeout=2"
+    r = run_frozen([str(batch_exe), str(samples), "--out", str(tmp_path / "out"), "--report",
+                    "--patient-id", "T1", "--quiet", "--db", url], tmp_path, keep=[samples],
+                   timeout=120)
+    assert r.returncode == 1, r.explain()
+    assert "cannot be reached" in r.stderr and "psycopg driver" not in r.stderr, r.explain()
+
+
+def test_batch_report_to_a_postgresql_store(bundle, batch_exe, samples, tmp_path, pg_cluster):
+    """labapp-batch --report --db postgresql://... from the bundle stores its case whole on a
+    throwaway PostgreSQL 15 (tests/fixtures_pg.py), reached through its unix socket (the
+    sandbox has no network)."""
+    from lab_app.core.cases import CaseStore
+    tcp_url = pg_cluster.create_database()
+    dbname = tcp_url.rsplit("/", 1)[1]
+    url = f"postgresql://{pg_cluster.user}@/{dbname}?host={pg_cluster.root}&port={pg_cluster.port}"
+    r = run_frozen([str(batch_exe), str(samples), "--out", str(tmp_path / "out"), "--report",
+                    "--patient-id", "PG-1", "--technician", "Frozen Tech", "--quiet", "--db", url],
+                   tmp_path, keep=[samples, pg_cluster.root])
+    assert r.returncode == 0, r.explain()
+    with CaseStore(tcp_url) as store:
+        [info] = store.list_cases()
+        assert info.patient_id == "PG-1" and info.image_count == sample_count(samples)
+        assert store.verify_case(info.id).intact
+    assert not (tmp_path / "data" / "cases.sqlite3").exists()    # nothing went to SQLite
 
 
 def test_cuda_bundle_has_cuda_torch(build_info):
