@@ -55,7 +55,6 @@ EXPECTED_SKIPS = (
     "no installer bundle at", "installer bundle", "bundle carries torch by design",
     "root reads files whatever their permissions", "SIGKILL is POSIX", "POSIX permission bits",
     "flavor has no torch", "checks of the Windows bundle and installer",
-    "no TrueType CJK font",
 )
 
 

@@ -53,7 +53,8 @@ from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError
 from .model_figures import model_metrics_line
 from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
-from .report_text import para_text, register_fonts, unprintable, visual
+from .report_text import (PLACEHOLDER, display, draw_text, para_text, register_fonts,
+                          unprintable)
 from . import vocabulary
 from .vocabulary import count_text, error_reason, flag_label
 
@@ -191,7 +192,7 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     doc = BaseDocTemplate(
         buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
         bottomMargin=MARGIN + FOOTER_H, invariant=1,
-        title=f"{TITLE} - case {case.id}", author=visual(case.lab.name) or SOFTWARE_NAME,
+        title=f"{TITLE} - case {case.id}", author=display(case.lab.name) or SOFTWARE_NAME,
         subject=RESEARCH_USE_ONLY, creator=f"{SOFTWARE_NAME} {__version__}",
         keywords="research use only", initialFontName=regular)
     # No frame padding, so tables sized to `width` line up with paragraphs.
@@ -591,14 +592,18 @@ def _integrity_warning(ctx: _Context) -> list[Any]:
 
 
 def _unprintable_warning(ctx: _Context) -> list[Any]:
-    """Characters no font at hand can draw (a CJK name without a system CJK font) would print as
-    empty boxes: the page says so, naming them and where they are."""
+    """Characters no font of the report has (report_text.unprintable) print as a placeholder:
+    the page says so plainly, naming the fields and the characters' code points."""
     c = ctx.case
     fields = {"patient name": c.patient.name, "patient ID": c.patient.id, "sample ID": c.sample.id,
-              "specimen": c.sample.specimen, "physician": c.physician, "technician": c.technician,
+              "specimen": c.sample.specimen, "dates": f"{c.patient.birth_date or ''} "
+              f"{c.sample.collected_on or ''} {c.sample.received_on or ''}",
+              "sex": c.patient.sex, "physician": c.physician, "technician": c.technician,
               "reviewer": c.reviewer, "laboratory": f"{c.lab.name} {c.lab.address}",
               "sign-off": f"{c.signed_by or ''} {c.reviewer_signed_by or ''}",
-              "file names": " ".join(Path(img.path).name for img in c.images),
+              "file names": " ".join(f"{img.path} {img.result.duplicate_of or ''}"
+                                     for img in c.images),
+              "errors": " ".join(img.result.error or "" for img in c.images),
               "decisions": " ".join(f"{img.decision.reason or ''} {img.decision.actor or ''}"
                                     for img in c.images),
               "amendments": " ".join(f"{a.actor} {a.reason} {a.changes}" for a in c.amendments)}
@@ -611,10 +616,10 @@ def _unprintable_warning(ctx: _Context) -> list[Any]:
             chars += [ch for ch in missing if ch not in chars]
     if not chars:
         return []
-    shown = " ".join(f"{ch} (U+{ord(ch):04X})" for ch in chars[:8]) + (" …" if len(chars) > 8 else "")
-    text = (f"Characters not printable with the bundled fonts in the {', '.join(where)}: {shown}. "
-            "They show as empty boxes; check these fields against the case record (a system font "
-            "with these characters, e.g. WenQuanYi or Droid Sans Fallback, prints them).")
+    names = where[0] if len(where) == 1 else f"{', '.join(where[:-1])} and {where[-1]}"
+    codes = ", ".join(f"U+{ord(ch):04X}" for ch in chars[:8]) + (" …" if len(chars) > 8 else "")
+    text = f"Some characters of the {names} cannot be printed by this report's fonts and show as " \
+           f"{PLACEHOLDER}: {codes}."
     return [ctx.p(escape_text(text), "warn"), Spacer(1, 2 * mm)]
 
 
@@ -713,7 +718,7 @@ def _model_line(images: list[CaseImage]) -> str:
 
 
 def _running_header(case: Case) -> str:
-    return f"Case {case.id} · Patient {visual(case.patient.id) or '—'} · Sample {visual(case.sample.id) or '—'}"
+    return f"Case {case.id} · Patient {display(case.patient.id) or '—'} · Sample {display(case.sample.id) or '—'}"
 
 
 @dataclass(frozen=True)
@@ -787,6 +792,6 @@ class _NumberedCanvas(Canvas):
             self.setFont(f.font, 7.5)
             self.setFillColor(MUTED)
             _w, h = self._pagesize
-            self.drawString(left, h - MARGIN + 4 * mm, f.running)
+            draw_text(self, left, h - MARGIN + 4 * mm, f.running, f.font, 7.5)   # ids may be CJK
             self.drawRightString(right, h - MARGIN + 4 * mm, "Research use only")
         self.restoreState()
