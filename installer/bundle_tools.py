@@ -409,7 +409,9 @@ def collect_licences(target: Path, packages: dict[str, str], root: Path = ROOT) 
         "from https://download.qt.io/official_releases/qt/ and the licences of the third-party code",
         "inside Qt are listed at https://doc.qt.io/qt-6/licenses-used-in-qt.html.",
         "",
-        "The report fonts (DejaVu Sans) carry their own licence: _internal/resources/fonts/.",
+        "The report fonts carry their own licences, beside them in _internal/resources/fonts/:",
+        "DejaVu Sans (LICENSE-DejaVu.txt) and a Chinese/Japanese/Korean subset of WenQuanYi Micro",
+        "Hei (Apache License 2.0, LICENSE-WenQuanYiMicroHei.txt).",
         "",
     ]
     if warnings:

@@ -57,6 +57,9 @@ def test_layout_resources_and_licences(bundle, build_info):
             assert (d / f).is_file(), f"{d / f} missing"
     fonts = internal / "resources" / "fonts"
     assert (fonts / "DejaVuSans.ttf").is_file() and (fonts / "DejaVuSans-Bold.ttf").is_file()
+    for name in ("LICENSE-DejaVu.txt", "WenQuanYiMicroHei-CJK-subset.ttf",      # CJK names
+                 "LICENSE-WenQuanYiMicroHei.txt"):
+        assert (fonts / name).is_file(), f"{fonts / name} missing"
     licences = bundle / "licenses"
     notices = (licences / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
     for name, version in build_info["packages"].items():

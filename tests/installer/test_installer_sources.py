@@ -683,6 +683,7 @@ def test_spec_data_lists_on_linux(tmp_path, monkeypatch):
     dests = {d for d, _, _ in cli.datas}
     assert str(Path("resources", "icons", "labapp.png")) in dests
     assert str(Path("resources", "fonts", "DejaVuSans.ttf")) in dests
+    assert str(Path("resources", "fonts", "WenQuanYiMicroHei-CJK-subset.ttf")) in dests
     assert str(Path("resources", "models", "mobilenet-test", "model.onnx")) in dests
     assert not any(d.endswith("weights.pt") for d in dests), "the cpu bundle leaves the weights out"
     assert "build_info.json" in dests and gui.datas == []
