@@ -15,7 +15,7 @@ is used here under Apache-2.0. Its outlines are TrueType, which reportlab embeds
 The subset holds the characters of these character sets (Python's codecs enumerate them):
 
 * GB2312 (6,763 hanzi: simplified Chinese) and Big5 level 1 (5,401 frequent traditional hanzi);
-* JIS X 0208 (kana, level 1 and level 2 kanji: 6,355 kanji);
+* JIS X 0208 (kana, level 1 and level 2 kanji) and the half-width katakana;
 * KS X 1001 (with its 4,888 hanja) and every modern Hangul syllable U+AC00-U+D7A3 (11,172, of
   which KS X 1001 has 2,350);
 * the CJK punctuation, kana, bopomofo and Hangul compatibility jamo blocks and the half-width and
