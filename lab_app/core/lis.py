@@ -154,8 +154,10 @@ def _hl7_date(value: str | None) -> str:
 def hl7_oru(case: Case, *, pdf: bytes | None = None, now: datetime | None = None,
             facility: str = "", receiving: str = "LIS") -> str:
     """The case as an HL7 v2.5.1 ORU^R01 message (ER7, segments separated by CR)."""
+    from hl7apy.consts import VALIDATION_LEVEL
     from hl7apy.core import Message
     from hl7apy.exceptions import HL7apyException
+    from hl7apy.parser import parse_message
 
     now = now or datetime.now(timezone.utc)
     _, result_status = _status(case)
@@ -176,7 +178,9 @@ def hl7_oru(case: Case, *, pdf: bytes | None = None, now: datetime | None = None
         pid.pid_1 = "1"
         pid.pid_3 = _esc(case.patient.id or f"case-{case.id}")
         family, _, given = (case.patient.name or "").partition(",")
-        pid.pid_5.pid_5_1 = _esc(family.strip())
+        # PID-5 is required: a case without a name (labapp-batch without --patient-name) sends
+        # HL7's explicit null "", which a strict receiver accepts, not an absent field.
+        pid.pid_5.pid_5_1 = _esc(family.strip()) or '""'
         if given.strip():
             pid.pid_5.pid_5_2 = _esc(given.strip())
         if case.patient.birth_date:
@@ -214,7 +218,11 @@ def hl7_oru(case: Case, *, pdf: bytes | None = None, now: datetime | None = None
             obx.obx_11 = result_status
             obx.obx_14 = stamp
         m.validate()
-        return m.to_er7()
+        er7 = m.to_er7()
+        # What is sent, read back and validated: an empty required field vanishes from the text.
+        # (Read tolerantly: hl7apy's strict reading limits the PDF's ED data to 199 characters.)
+        parse_message(er7, validation_level=VALIDATION_LEVEL.TOLERANT).validate()
+        return er7
     except HL7apyException as exc:
         raise LisExportError(f"The HL7 message of case {case.id} could not be built: {exc}") from exc
 

@@ -1,6 +1,6 @@
 """Issue 20's "done when": two labapp-batch --report --db postgresql://… runs at once store both
 cases whole; another process reads them; labapp-report prints one from the server (real fields,
-CPU; tests/fixtures_pg.py starts the server)."""
+CPU; tests/fixtures_pg.py starts the server), and its FHIR Bundle and HL7 message validate."""
 
 from __future__ import annotations
 
@@ -50,3 +50,17 @@ def test_two_batch_runs_at_once_store_both_cases_whole(shipped_fields, model_dir
     assert report_cli.main([str(infos[0].id), "--out", str(pdf), "--db", pg_url]) == 0
     assert pdf.read_bytes().startswith(b"%PDF")
     assert report_cli.main(["--verify", "--db", pg_url]) == 0
+
+    # labapp-report CASE --fhir F --hl7 H from the server: both validate
+    from fhir.resources.R4B.bundle import Bundle
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+    fhir, hl7 = tmp_path / "case.json", tmp_path / "case.hl7"
+    assert report_cli.main([str(infos[1].id), "--fhir", str(fhir), "--hl7", str(hl7),
+                            "--db", pg_url]) == 0
+    bundle = Bundle.model_validate_json(fhir.read_text(encoding="utf-8"))
+    assert {e.resource.__resource_type__ for e in bundle.entry} >= {"Patient", "DiagnosticReport"}
+    message = parse_message(hl7.read_text(encoding="utf-8").replace("\n", "\r").strip(),
+                            validation_level=VALIDATION_LEVEL.TOLERANT)
+    message.validate()
+    assert message.msh.msh_12.value == "2.5.1" and message.name == "ORU_R01"

@@ -121,3 +121,18 @@ def test_labapp_report_writes_pdf_fhir_and_hl7(case_store, tmp_path, capsys):
     assert report_main([str(case.id), "--hl7", str(hl7), "--db", str(store.path),
                         "--overwrite"]) == 0
     assert "ALL-REPORT-PDF" not in hl7.read_text()
+
+
+def test_hl7_without_a_patient_name_still_validates_as_sent(tmp_path):
+    """labapp-batch --report without --patient-name: PID-5 (required) is HL7's explicit null,
+    not an empty field that vanishes from the message the LIS reads."""
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock()) as store:
+        case = store.create_case(patient=Patient("P-1"), sample=Sample("S-1"), technician="T",
+                                 results=[result("a.jpg")])
+        text = hl7_oru(store.get_case(case.id))
+    message = parse_message(text, validation_level=VALIDATION_LEVEL.TOLERANT)
+    message.validate()
+    pid = [s for s in text.split("\r") if s.startswith("PID|")][0]
+    assert pid.split("|")[5] == '""'
