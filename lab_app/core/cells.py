@@ -33,13 +33,19 @@ class CellCrop:
     crop: np.ndarray          # CROP_PX x CROP_PX x 3 RGB uint8
 
 
+def balanced_for_segmentation(rgb: np.ndarray) -> tuple[np.ndarray, white_balance.WhiteBalance]:
+    """The field balanced to the data set's background: what the stain rule and the scope check
+    were written for, whichever colours the model reads (as captured, or balanced to a
+    reference of its own). The analysis, the viewer and the gallery all segment this."""
+    return white_balance.balance(rgb, white_balance.DATA_SET_BACKGROUND)
+
+
 def segment_like_analysis(rgb: np.ndarray, params: SegmentationParams) -> SegmentationResult:
     """Segment ``rgb`` as the analysis does: on the colour-balanced field (``dataset`` preset:
     as captured)."""
     if params.preset == "dataset":
         return segment(rgb, params)
-    balanced, _ = white_balance.balance(rgb, white_balance.DATA_SET_BACKGROUND)
-    return segment(balanced, params)
+    return segment(balanced_for_segmentation(rgb)[0], params)
 
 
 def _square_crop(rgb: np.ndarray, bbox: tuple[int, int, int, int], size: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from model import white_balance
 from model.preprocessing import balance_field, normalize, resize_field
 
 from . import focus, quality
+from .cells import balanced_for_segmentation
 from .errors import ImageLoadError
 from .imaging import load_rgb
 from .overlays import field_pictures
@@ -146,15 +147,18 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     t1 = time.perf_counter()
     res.height, res.width = rgb.shape[:2]
     pre = engine.preprocess_config
-    model_input, balance = balance_field(rgb, pre)
-    # Segmentation and the scope check always read a balanced field, so another lamp moves the
-    # mask and the scope verdict as little as possible; a model trained on colours as captured
-    # (before 2.3.0) still gets them so. The data set authors' rule reads the colours as
-    # captured, pixel for pixel.
-    if balance is None:
-        balanced, balance = white_balance.balance(rgb, white_balance.DATA_SET_BACKGROUND)
+    model_input, model_balance = balance_field(rgb, pre)
+    # Segmentation and the scope check always read the field balanced to the data set's
+    # background (their rules were written for it), so another lamp moves the mask and the
+    # scope verdict as little as possible, and the viewer and gallery redraw the same cells
+    # (cells.segment_like_analysis). A model trained on colours as captured (before 2.3.0)
+    # still gets them so; one trained balanced gets its own reference. The data set authors'
+    # rule reads the colours as captured, pixel for pixel.
+    if model_balance is not None and tuple(pre.white_balance) == white_balance.DATA_SET_BACKGROUND:
+        balanced, balance = model_input, model_balance
     else:
-        balanced = model_input
+        balanced, seg_balance = balanced_for_segmentation(rgb)
+        balance = model_balance or seg_balance
     seg_input = rgb if opts.segmentation.preset == "dataset" else balanced
     seg = segment(seg_input, opts.segmentation)
     res.cells = seg.count

@@ -77,6 +77,24 @@ def test_a_model_reading_balanced_colours_keeps_its_call_under_another_lamp(tiny
             assert b.confidence == pytest.approx(a.confidence, abs=0.02), gains
 
 
+def test_viewer_and_gallery_redraw_the_cells_the_analysis_counted_for_any_model(
+        tiny_trained_model, engine, fields):
+    """Segmentation reads the field balanced to the data set's background whichever colours the
+    model reads, so the viewer's outlines and the gallery (segment_like_analysis) match the
+    analysis's count also for a model trained on balanced colours of its own reference."""
+    from lab_app.core.cells import segment_like_analysis
+    from lab_app.core.segmentation import preset
+    balanced_model = InferenceEngine(tiny_trained_model, device="cpu")
+    assert tuple(balanced_model.preprocess_config.white_balance) != \
+        white_balance.DATA_SET_BACKGROUND
+    for eng in (engine, balanced_model):
+        rows = analyse_fields(fields, eng, AnalysisOptions(keep_arrays=True))
+        for rgb, row in zip(fields, rows):
+            redrawn = segment_like_analysis(rgb, preset("default"))
+            assert row.cells == redrawn.count
+            assert np.array_equal(row.mask.astype(bool), redrawn.mask.astype(bool))
+
+
 def test_a_lamp_shift_is_flagged_when_the_model_reads_colours_as_captured(engine, fields):
     assert engine.preprocess_config.white_balance is None and engine.background_range
     base = analyse_fields(fields, engine)
