@@ -126,7 +126,8 @@ def check_db_location(path: str | os.PathLike[str] | None) -> None:
             return      # a lab network's shared store (lab_app/core/case_db.py)
         raise CaseStoreError(f"Give the PostgreSQL database as a URL, "
                              f"postgresql://user@host:port/dbname, not {os.fspath(path)}.")
-    raise CaseStoreError(f"The case database must be a file or folder on this computer, not a "
+    raise CaseStoreError(f"The case database must be a file or folder on this computer, or a "
+                         f"PostgreSQL server (postgresql://user@host:port/dbname), not a "
                          f"{scheme} URL: {os.fspath(path)}.")
 
 

@@ -52,8 +52,9 @@ def new_case(store: CaseStore, n: int = 2):
 def test_postgresql_urls_are_accepted_and_other_urls_refused():
     check_db_location("postgresql://lab@db.example:5432/cases")
     check_db_location("postgres://lab@db.example/cases")
-    with pytest.raises(CaseStoreError, match="not a mysql URL"):
+    with pytest.raises(CaseStoreError, match="not a mysql URL") as refused:
         check_db_location("mysql://host/db")
+    assert "postgresql://user@host:port/dbname" in str(refused.value)   # says what does work
     with pytest.raises(CaseStoreError, match="as a URL, postgresql://user@host:port/dbname"):
         check_db_location(Path("postgresql://host/db"))        # a Path lost the '//'
 
