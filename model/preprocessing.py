@@ -13,6 +13,8 @@ A field goes through two steps:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import cv2
@@ -66,12 +68,25 @@ def model_field(rgb: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return resize_field(balance_field(rgb, cfg)[0], cfg.input_size)
 
 
+@functools.lru_cache(maxsize=8)
+def _channel_tables(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """Per channel, the standardised float32 value of each of the 256 levels: the same float32
+    operations as on a whole field, done once."""
+    levels = np.repeat(np.arange(256, dtype=np.float32)[:, None], len(mean), axis=1) * (1.0 / 255.0)
+    levels -= np.asarray(mean, dtype=np.float32)
+    levels /= np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(levels.T)             # 3 x 256
+
+
 def normalize(batch_uint8_nhwc: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """uint8 NHWC RGB -> float32 NCHW, scaled to [0, 1] and standardised."""
-    x = batch_uint8_nhwc.astype(np.float32) * (1.0 / 255.0)
-    x -= np.asarray(cfg.mean, dtype=np.float32)
-    x /= np.asarray(cfg.std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    """uint8 NHWC RGB -> float32 NCHW, scaled to [0, 1] and standardised. A table lookup per
+    channel: the arithmetic on every pixel took 3 ms a 224 px field, more than segmenting it."""
+    tables = _channel_tables(tuple(cfg.mean), tuple(cfg.std))
+    n, h, w, c = batch_uint8_nhwc.shape
+    out = np.empty((n, c, h, w), np.float32)
+    for channel in range(c):
+        np.take(tables[channel], batch_uint8_nhwc[..., channel], out=out[:, channel])
+    return out
 
 
 def preprocess_fields(fields: list[np.ndarray], cfg: PreprocessConfig) -> np.ndarray:
