@@ -31,6 +31,10 @@ from model.modeldir import verify_file
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "ALL Subtype Workstation"
+# The console programs built from labapp-batch's script and archive (installer/entry_batch.py
+# runs the one its executable is named after), with their Windows file descriptions.
+CONSOLE_TOOLS = {"labapp-report": "ALL Subtype Workstation reports and LIS exports",
+                 "labapp-users": "ALL Subtype Workstation user accounts"}
 
 # Qt modules a lab workstation never needs; each is excluded unless lab_app imports it.
 HEAVY_QT_MODULES = (
@@ -285,7 +289,7 @@ def make_build_info(flavor: str, packages: dict[str, str], models: list[dict], g
         "git_dirty": bool(dirty) if dirty is not None else None,
         "python": platform.python_version(),
         "platform": f"{platform.system()}-{platform.machine()}",
-        "executables": ["labapp", "labapp-batch"] if gui else ["labapp-batch"],
+        "executables": (["labapp"] if gui else []) + ["labapp-batch", *CONSOLE_TOOLS],
         "models": models,
         "packages": packages,
         "build_tools": tools,

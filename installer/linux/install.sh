@@ -32,7 +32,7 @@ if [ "$HERE" != "$PREFIX" ]; then
 fi
 chmod -R u+rwX,go+rX,go-w "$PREFIX"
 mkdir -p "$BIN" "$APPS"
-for exe in labapp labapp-batch; do
+for exe in labapp labapp-batch labapp-report labapp-users; do
     if [ -x "$PREFIX/$exe" ]; then ln -sf "$PREFIX/$exe" "$BIN/$exe"; fi
 done
 if [ -x "$PREFIX/labapp" ]; then
@@ -41,5 +41,5 @@ if [ -x "$PREFIX/labapp" ]; then
     chmod 0644 "$APPS/labapp.desktop"
     command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database "$APPS" 2>/dev/null || true
 fi
-echo "Installed in $PREFIX; commands: $BIN/labapp, $BIN/labapp-batch"
+echo "Installed in $PREFIX; commands: $BIN/labapp, $BIN/labapp-batch, $BIN/labapp-report, $BIN/labapp-users"
 echo "Check it: $BIN/labapp-batch $PREFIX/_internal/resources/samples --out /tmp/labapp-check"

@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
         *) echo "uninstall.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-for exe in labapp labapp-batch; do
+for exe in labapp labapp-batch labapp-report labapp-users; do
     if [ -L "$BIN/$exe" ] && [ "$(readlink "$BIN/$exe")" = "$PREFIX/$exe" ]; then rm -f "$BIN/$exe"; fi
 done
 rm -f "$APPS/labapp.desktop"

@@ -133,7 +133,7 @@ Assert-True (Test-Path $SharedData) "shared data folder $SharedData missing"
 Assert-True (Test-UsersCanModify $SharedData) "Users cannot modify $SharedData"
 $machineVar = [Environment]::GetEnvironmentVariable('LABAPP_DATA_DIR', 'Machine')
 Assert-True ($machineVar -eq $SharedData) "LABAPP_DATA_DIR for all users is '$machineVar', not $SharedData"
-foreach ($exe in 'labapp.exe', 'labapp-batch.exe') {
+foreach ($exe in 'labapp.exe', 'labapp-batch.exe', 'labapp-report.exe', 'labapp-users.exe') {
     $vi = (Get-Item (Join-Path $App $exe)).VersionInfo
     Assert-True ($vi.ProductName -eq $AppName) "$exe has no version resource"
 }

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from installer_helpers import (IS_WINDOWS, REPO, SIZE_LIMIT_MB, python_runs_in_sandbox, run_frozen,
-                               sample_count, snapshot)
+from installer_helpers import (EXE_SUFFIX, IS_WINDOWS, REPO, SIZE_LIMIT_MB, python_runs_in_sandbox,
+                               run_frozen, sample_count, snapshot)
 
 pytestmark = pytest.mark.installer
 
@@ -192,7 +192,7 @@ def test_batch_loads_the_postgresql_driver(batch_exe, samples, tmp_path):
 def test_batch_report_to_a_postgresql_store(bundle, batch_exe, samples, tmp_path, pg_cluster):
     """labapp-batch --report --db postgresql://... from the bundle stores its case whole on a
     throwaway PostgreSQL 15 (tests/fixtures_pg.py), reached through its unix socket (the
-    sandbox has no network)."""
+    sandbox has no network); the bundle's labapp-users and labapp-report work on it too."""
     from lab_app.core.cases import CaseStore
     tcp_url = pg_cluster.create_database()
     dbname = tcp_url.rsplit("/", 1)[1]
@@ -206,6 +206,28 @@ def test_batch_report_to_a_postgresql_store(bundle, batch_exe, samples, tmp_path
         assert info.patient_id == "PG-1" and info.image_count == sample_count(samples)
         assert store.verify_case(info.id).intact
     assert not (tmp_path / "data" / "cases.sqlite3").exists()    # nothing went to SQLite
+
+    # The bundle's labapp-users and labapp-report on the same server: the first account (an
+    # administrator, password from stdin), the case's FHIR and HL7 files, --verify.
+    users = bundle / f"labapp-users{EXE_SUFFIX}"
+    report = bundle / f"labapp-report{EXE_SUFFIX}"
+    secret = tmp_path / "pw.txt"
+    secret.write_text("admin-pass-1\n", encoding="utf-8")
+    r = run_frozen(["/bin/sh", "-c", f'"{users}" --db "{url}" --password-stdin add ada --role admin'
+                    f' < "{secret}"'], tmp_path, keep=[bundle, pg_cluster.root]) \
+        if not IS_WINDOWS else None
+    if r is not None:
+        assert r.returncode == 0 and "Account ada (admin) created" in r.stdout, r.explain()
+    out = tmp_path
+    r = run_frozen([str(report), str(info.id), "--fhir", str(out / "case.json"), "--hl7",
+                    str(out / "case.hl7"), "--db", url], tmp_path, keep=[pg_cluster.root])
+    assert r.returncode == 0, r.explain()
+    assert json.loads((out / "case.json").read_text(encoding="utf-8"))["resourceType"] == "Bundle"
+    assert (out / "case.hl7").read_bytes().startswith(b"MSH|^~\\&|ALL-Workstation|")
+    r = run_frozen([str(report), "--verify", "--db", url], tmp_path, keep=[pg_cluster.root])
+    assert r.returncode == 0 and "1 cases checked" in r.stdout, r.explain()
+    r = run_frozen([str(users), "--db", url, "verify"], tmp_path, keep=[pg_cluster.root])
+    assert r.returncode == 0 and "Accounts: " in r.stdout, r.explain()
 
 
 def test_cuda_bundle_has_cuda_torch(build_info):
@@ -333,7 +355,8 @@ def test_linux_install_and_uninstall_keep_data(bundle, build_info, samples, tmp_
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home")}
     subprocess.run(["sh", str(unpack / name / "install.sh"), *where], check=True, env=env,
                    capture_output=True, text=True)
-    assert (bin_dir / "labapp-batch").resolve() == prefix / "labapp-batch"
+    for tool in ("labapp-batch", "labapp-report", "labapp-users"):
+        assert (bin_dir / tool).resolve() == prefix / tool
     if (prefix / "labapp").is_file():
         desktop = (menu / "labapp.desktop").read_text(encoding="utf-8")
         assert f"Exec={prefix}/labapp" in desktop
@@ -347,6 +370,7 @@ def test_linux_install_and_uninstall_keep_data(bundle, build_info, samples, tmp_
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     subprocess.run(["sh", str(prefix / "uninstall.sh"), *where], check=True, env=env,
                    capture_output=True, text=True)
-    assert not prefix.exists() and not (bin_dir / "labapp-batch").is_symlink()
+    assert not prefix.exists()
+    assert not any((bin_dir / t).is_symlink() for t in ("labapp-batch", "labapp-report", "labapp-users"))
     assert not (menu / "labapp.desktop").exists()
     assert hashlib.sha256(db.read_bytes()).hexdigest() == digest, "uninstalling touched the case data"

@@ -185,6 +185,21 @@ def test_entry_points_match_pyproject():
     assert "from lab_app.cli import main" in (INSTALLER / "entry_batch.py").read_text(encoding="utf-8")
 
 
+def test_one_console_script_runs_the_program_its_executable_is_named_after(monkeypatch):
+    import runpy
+    calls = []
+    for module in ("lab_app.cli", "lab_app.report_cli", "lab_app.users_cli"):
+        monkeypatch.setattr(f"{module}.main", lambda m=module: calls.append(m) or 0)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    for exe in ("/opt/labapp/labapp-batch", "C:/Program Files/X/LABAPP-REPORT.EXE",
+                "/opt/labapp/labapp-users"):
+        monkeypatch.setattr(sys, "executable", exe)
+        with pytest.raises(SystemExit) as ended:
+            runpy.run_path(str(INSTALLER / "entry_batch.py"), run_name="__main__")
+        assert ended.value.code == 0
+    assert calls == ["lab_app.cli", "lab_app.report_cli", "lab_app.users_cli"]
+
+
 def test_desktop_file():
     text = (INSTALLER / "linux" / "labapp.desktop").read_text(encoding="utf-8")
     assert text.startswith("[Desktop Entry]\n")
@@ -688,7 +703,11 @@ def test_spec_data_lists_on_linux(tmp_path, monkeypatch):
     assert not any(d.endswith("weights.pt") for d in dests), "the cpu bundle leaves the weights out"
     assert "build_info.json" in dests and gui.datas == []
     assert "torch" in cli.kw["excludes"] and "lab_app.batch_report" in cli.hiddenimports
-    assert [e["name"] for e in rec.exes] == ["labapp-batch", "labapp"]
+    assert [e["name"] for e in rec.exes] == ["labapp-batch", "labapp-report", "labapp-users", "labapp"]
+    assert {"lab_app.report_cli", "lab_app.users_cli"} <= set(cli.hiddenimports)
+    assert {"psycopg_binary.pq", "hl7apy.v2_5_1"} <= set(cli.hiddenimports) & set(gui.hiddenimports)
+    assert cli.kw["module_collection_mode"] == {"psycopg": "py", "hl7apy": "py"}
+    assert info["executables"] == ["labapp", "labapp-batch", "labapp-report", "labapp-users"]
     assert all(e["icon"] is None and e["version"] is None for e in rec.exes)  # Linux executables
     assert info["flavor"] == "cpu" and info["torch_cuda"] is None and "vc_runtime" not in info
     assert (bundle / "licenses" / "THIRD-PARTY-NOTICES.txt").is_file()

@@ -41,7 +41,7 @@ def test_windows_is_new_enough_for_qt():
 
 def test_executables_carry_icon_and_version(bundle, build_info):
     expected = bt.windows_version_tuple(build_info["app_version"])
-    for name in ("labapp.exe", "labapp-batch.exe"):
+    for name in ("labapp.exe", "labapp-batch.exe", "labapp-report.exe", "labapp-users.exe"):
         exe = bundle / name
         if not exe.is_file():
             continue
