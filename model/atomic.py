@@ -8,12 +8,15 @@ stray ``.<name>.*.tmp`` file that the next write does not depend on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_writer"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
@@ -22,6 +25,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
     ``mode`` (e.g. ``0o600``) sets the file's permission bits on POSIX; by default the new file
     keeps the permissions of the file it replaces, or gets the usual umask-based ones.
     """
+    with atomic_writer(path, mode=mode) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` in pieces, atomically: it replaces ``path`` when the
+    ``with`` block ends normally; an exception leaves ``path`` as it was and no temporary file.
+    ``mode`` as for ``atomic_write_bytes``."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if mode is None and target.exists():
@@ -29,7 +42,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600 files; give the result the permissions a normal write would.
@@ -48,7 +61,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int |
             pass
         raise
     _fsync_dir(folder)
-    return target
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",

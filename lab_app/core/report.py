@@ -26,10 +26,10 @@ import functools
 import io
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from xml.sax.saxutils import escape as escape_text
 
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
@@ -38,13 +38,12 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (BaseDocTemplate, Frame, KeepTogether, PageBreak, PageTemplate,
+from reportlab.platypus import (Frame, KeepTogether, PageBreak, PageTemplate,
                                 Paragraph, Spacer, Table, TableStyle)
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from model.atomic import atomic_write_bytes
+from model.atomic import atomic_writer
 from model.classes import CLASS_IDS, DISPLAY_NAMES
 
 from .. import RESEARCH_USE_ONLY, __version__
@@ -52,7 +51,9 @@ from .case_models import ACCEPTED, OVERRIDDEN, Case, CaseImage
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .errors import ReportError
 from .model_figures import model_metrics_line
-from .report_images import THUMB_H, THUMB_W, ImageProvider, flowable, load_original, picture
+from .report_images import (THUMB_H, THUMB_W, ImageProvider, JpegSpool, flowable, load_original,
+                            picture)
+from .report_pdf import Deferred, LazyRows, StreamingCanvas, StreamingDocTemplate
 from .report_text import (PLACEHOLDER, display, draw_text, para_text, register_fonts,
                           unprintable)
 from . import vocabulary
@@ -129,15 +130,18 @@ def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str]
     case = case_store.get_case(case_id)
     if case.integrity is None and hasattr(case_store, "verify_case"):
         case.integrity = case_store.verify_case(case_id)     # a broken chain prints a warning
-    pdf = render_report(case, page_size=page_size, include_appendix=include_appendix,
-                        image_loader=image_loader, overlay_provider=overlay_provider,
-                        cam_provider=cam_provider, model_metrics=model_metrics,
-                        generated_at=generated_at, confidence_threshold=confidence_threshold,
-                        min_reviewed=min_reviewed)
+    if page_size not in PAGE_SIZES:
+        raise ReportError(f"Unknown page size '{page_size}'; use A4 or Letter.")
     try:
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write_bytes(path, pdf)
+        with atomic_writer(path) as out:    # the PDF streams into it: see report_pdf
+            write_report(case, out, page_size=page_size, include_appendix=include_appendix,
+                         image_loader=image_loader, overlay_provider=overlay_provider,
+                         cam_provider=cam_provider, model_metrics=model_metrics,
+                         generated_at=generated_at, confidence_threshold=confidence_threshold,
+                         min_reviewed=min_reviewed)
+        return path
     except OSError as exc:
         raise ReportError(f"The report {path} cannot be written ({exc.strerror or exc}).") from exc
 
@@ -151,6 +155,40 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
                   confidence_threshold: float | ConfidenceThreshold | None = None,
                   min_reviewed: int = MIN_REVIEWED) -> bytes:
     """The report of ``case`` as PDF bytes (pure: reads the case and the pictures only)."""
+    buf = io.BytesIO()
+    write_report(case, buf, page_size=page_size, include_appendix=include_appendix,
+                 image_loader=image_loader, overlay_provider=overlay_provider,
+                 cam_provider=cam_provider, model_metrics=model_metrics,
+                 generated_at=generated_at, confidence_threshold=confidence_threshold,
+                 min_reviewed=min_reviewed)
+    return buf.getvalue()
+
+
+def write_report(case: Case, out: BinaryIO, *, page_size: str = "A4",
+                 include_appendix: bool = False,
+                 image_loader: ImageProvider | None = None,
+                 overlay_provider: ImageProvider | None = None,
+                 cam_provider: ImageProvider | None = None,
+                 model_metrics: Mapping[str, Any] | None = None,
+                 generated_at: dt.datetime | None = None,
+                 confidence_threshold: float | ConfidenceThreshold | None = None,
+                 min_reviewed: int = MIN_REVIEWED) -> None:
+    """Write the report of ``case`` as PDF to the binary file ``out``, object by object: memory
+    does not grow with the number of images (report_pdf, report_images)."""
+    with JpegSpool() as spool:
+        _write_report(case, out, spool, page_size=page_size, include_appendix=include_appendix,
+                      image_loader=image_loader, overlay_provider=overlay_provider,
+                      cam_provider=cam_provider, model_metrics=model_metrics,
+                      generated_at=generated_at, confidence_threshold=confidence_threshold,
+                      min_reviewed=min_reviewed)
+
+
+def _write_report(case: Case, out: BinaryIO, spool: JpegSpool, *, page_size: str,
+                  include_appendix: bool, image_loader: ImageProvider | None,
+                  overlay_provider: ImageProvider | None, cam_provider: ImageProvider | None,
+                  model_metrics: Mapping[str, Any] | None, generated_at: dt.datetime | None,
+                  confidence_threshold: float | ConfidenceThreshold | None,
+                  min_reviewed: int) -> None:
     if page_size not in PAGE_SIZES:
         raise ReportError(f"Unknown page size '{page_size}'; use A4 or Letter.")
     regular, bold = register_fonts()
@@ -159,9 +197,11 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
     summary = summarize(case.images, min_reviewed=min_reviewed)
     size = PAGE_SIZES[page_size]
     width = size[0] - 2 * MARGIN
+    frame_height = size[1] - 2 * MARGIN - FOOTER_H
     ctx = _Context(case=case, summary=summary, styles=styles, width=width,
                    loader=image_loader or load_original, overlay=overlay_provider,
-                   cam=cam_provider, threshold=_threshold(confidence_threshold))
+                   cam=cam_provider, threshold=_threshold(confidence_threshold), spool=spool,
+                   frame_height=frame_height)
 
     story: list[Any] = []
     story += _header(ctx)
@@ -188,9 +228,8 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
         generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
         running=_running_header(case), font=regular, bold=bold,
         stamp=generated.timetuple()[:6])
-    buf = io.BytesIO()
-    doc = BaseDocTemplate(
-        buf, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+    doc = StreamingDocTemplate(
+        out, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
         bottomMargin=MARGIN + FOOTER_H, invariant=1,
         title=f"{TITLE} - case {case.id}", author=display(case.lab.name) or SOFTWARE_NAME,
         subject=RESEARCH_USE_ONLY, creator=f"{SOFTWARE_NAME} {__version__}",
@@ -200,7 +239,6 @@ def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool =
                   leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
     doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------- layout
@@ -214,6 +252,8 @@ class _Context:
     overlay: ImageProvider | None
     cam: ImageProvider | None
     threshold: ConfidenceThreshold | None
+    spool: JpegSpool | None = None      # where the pictures' JPEGs wait for the PDF
+    frame_height: float = 0.0           # of the page's body frame (LazyRows)
 
     def p(self, text: str, style: str = "body") -> Paragraph:
         return Paragraph(text, self.styles[style])
@@ -461,24 +501,37 @@ def _image_table(ctx: _Context) -> list[Any]:
              ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
     decision_col = len(head) - 1
-    for n, img in enumerate(analysed, start=1):
-        row = [ctx.p(str(n), "cell"), _thumb(ctx, ctx.loader, img, "image file not found")]
+
+    def make_row(i: int) -> tuple[list[Any], bool]:
+        img = analysed[i]
+        row = [ctx.p(str(i + 1), "cell"), _thumb(ctx, ctx.loader, img, "image file not found")]
         if with_overlay:
             row.append(_thumb(ctx, ctx.overlay, img, "overlay not available"))
         row += [_file_cell(ctx, img), _prediction_cell(ctx, img), _flags_cell(ctx, img),
                 _decision_cell(ctx, img)]
-        rows.append(row)
-        if img.decision.status == OVERRIDDEN:
-            style.append(("BACKGROUND", (decision_col, n), (decision_col, n), OVERRIDE_BG))
-        style.append(("LINEBELOW", (0, n), (-1, n), 0.4, RULE))
+        return row, img.decision.status == OVERRIDDEN
+
     w = ctx.width
     thumb_col = THUMB_W + 6
     fixed = 7 * mm + thumb_col * (2 if with_overlay else 1)
     rest = w - fixed
     widths = [7 * mm, thumb_col] + ([thumb_col] if with_overlay else []) + \
              [rest * 0.25, rest * 0.25, rest * 0.17, rest * 0.33]
-    table = Table(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(_ts(ctx, style))
+    header = [ctx.p(f"<b>{h}</b>", "cell") for h in head]
+
+    def make_table(rows: Sequence[tuple[list[Any], bool]]) -> Table:
+        commands = list(style)
+        for n, (_cells, overridden) in enumerate(rows, start=1):
+            if overridden:
+                commands.append(("BACKGROUND", (decision_col, n), (decision_col, n), OVERRIDE_BG))
+            commands.append(("LINEBELOW", (0, n), (-1, n), 0.4, RULE))
+        table = Table([header] + [cells for cells, _ in rows], colWidths=widths, repeatRows=1)
+        table.setStyle(_ts(ctx, commands))
+        return table
+
+    # Rows are made a page at a time as the layout reaches them (report_pdf.LazyRows): the
+    # pages look as one table split with its header repeated, and memory stays flat.
+    table = LazyRows(make_row, len(analysed), make_table, ctx.frame_height)
     if ctx.threshold is not None:
         out.append(ctx.p(f"Confidence is marked in red below {ctx.threshold.describe()}.", "small"))
     for heading in out:
@@ -490,7 +543,7 @@ def _thumb(ctx: _Context, provider: ImageProvider | None, img: CaseImage, missin
     pil = picture(provider, img, "picture")
     if pil is None:
         return ctx.p(f"<i>{missing}</i>", "small")
-    return flowable(pil, THUMB_W, THUMB_H)
+    return flowable(pil, THUMB_W, THUMB_H, ctx.spool)
 
 
 def _file_cell(ctx: _Context, img: CaseImage) -> Paragraph:
@@ -652,7 +705,9 @@ def _appendix(ctx: _Context) -> list[Any]:
                             "subtype lies; they are an aid to review, not a segmentation.", "small"),
                       Spacer(1, 2 * mm)]
     box_w, box_h = (ctx.width - 6 * mm) / 2, 60 * mm
-    for n, img in enumerate(analysed, start=1):
+
+    def entry(i: int) -> KeepTogether:
+        n, img = i + 1, analysed[i]
         r = img.result
         probs = ", ".join(f"{DISPLAY_NAMES[c]} {r.probabilities.get(c, 0.0):.1%}" for c in CLASS_IDS
                           if c in r.probabilities)
@@ -666,14 +721,17 @@ def _appendix(ctx: _Context) -> list[Any]:
                   colWidths=[box_w + 3 * mm, box_w + 3 * mm])
         t.setStyle(_ts(ctx, [("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
                                ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
-        out.append(KeepTogether([title, Spacer(1, 1.5 * mm), t, Spacer(1, 4 * mm)]))
+        return KeepTogether([title, Spacer(1, 1.5 * mm), t, Spacer(1, 4 * mm)])
+
+    if analysed:      # made a few at a time as the layout reaches them (report_pdf.Deferred)
+        out.append(Deferred(entry, len(analysed)))
     return out
 
 
 def _big(ctx: _Context, provider: ImageProvider | None, img: CaseImage, w: float, h: float,
          missing: str) -> Any:
     pil = picture(provider, img, "picture")
-    return flowable(pil, w, h) if pil is not None else ctx.p(f"<i>{missing}</i>", "small")
+    return flowable(pil, w, h, ctx.spool) if pil is not None else ctx.p(f"<i>{missing}</i>", "small")
 
 
 # ---------------------------------------------------------------------------------- footer
@@ -736,30 +794,20 @@ class _Footer:
 MIN_PT = 6.5    # the smallest text printed anywhere in the report
 
 
-class _NumberedCanvas(Canvas):
-    """Defers page output until the end so each footer can say 'Page X of Y'."""
+class _NumberedCanvas(StreamingCanvas):
+    """Every page's footer, drawn once the page count is known ("Page X of Y")."""
 
     def __init__(self, *args: Any, footer: _Footer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._footer = footer
-        self._pages: list[dict[str, Any]] = []
         if footer.stamp:
             # The PDF's creation date is the report's generation time: real, and still the same
             # bytes for the same time (invariant output otherwise dates every PDF 2000-01-01).
             ts = self._doc._timeStamp
             ts.YMDhms, ts.dhh, ts.dmm, ts.tzname = tuple(footer.stamp), 0, 0, "UTC"
 
-    def showPage(self) -> None:  # noqa: N802 - reportlab API
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._pages)
-        for number, state in enumerate(self._pages, start=1):
-            self.__dict__.update(state)
-            self._draw_footer(number, total)
-            super().showPage()
-        super().save()
+    def finish_page(self, number: int, total: int) -> None:
+        self._draw_footer(number, total)
 
     def _fit_line(self, text: str, x: float, y: float, width: float, font: str) -> None:
         size = max(MIN_PT, min(6.8, 6.8 * width / max(1.0, self.stringWidth(text, font, 6.8))))
