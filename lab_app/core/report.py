@@ -494,7 +494,6 @@ def _image_table(ctx: _Context) -> list[Any]:
     with_overlay = ctx.overlay is not None
     head = ["#", "Image"] + (["Segmentation"] if with_overlay else []) + \
            ["File", "Predicted subtype", "Flags", "Technician's decision"]
-    rows: list[list[Any]] = [[ctx.p(f"<b>{h}</b>", "cell") for h in head]]
     style = [("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
              ("LINEBELOW", (0, 0), (-1, 0), 0.8, INK),
              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#EEF1F4")),
