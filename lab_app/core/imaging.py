@@ -11,6 +11,17 @@ capture is 12 megapixels) is the limit, installed as Pillow's own guard at impor
 again from the image header before any decoding. ``load_rgb(max_pixels=...)`` can lower it;
 Pillow's guard still caps it at ``DEFAULT_MAX_PIXELS``.
 
+Huge JPEGs are decoded at working resolution: a JPEG of at least four times ``WORKING_PIXELS``
+(24 megapixels; a 12000 x 8000 field is 96) is decoded by libjpeg at 1/2, 1/4 or 1/8 scale, the
+smallest that keeps ``WORKING_PIXELS``, so its full-size pixels never exist in memory. Every step
+after loading works at or below that resolution (segmentation at 1 megapixel, the report's
+pictures at 720 px, the model at 224 px) except the capture-quality measures (quality.py), which
+read the field at its own resolution: ``LoadedImage.quality_crop()`` decodes only the rows down
+to the central crop they read, one huge image at a time. ``width``/``height`` stay the file's
+own; ``scale`` says how much smaller ``rgb`` is. Other formats (PNG, TIFF, BMP, WebP) cannot be
+decoded reduced and are read whole, as are JPEGs under 24 megapixels (a 4000 x 3000 camera
+capture: the same pixels as before).
+
 Anything that cannot be read raises ImageLoadError with a one-line reason; no other exception
 escapes for a bad file.
 """
@@ -26,7 +37,7 @@ import struct
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -37,6 +48,14 @@ from lab_app.core.errors import ImageLoadError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+
+# A huge JPEG is decoded at the smallest libjpeg scale (1/2, 1/4, 1/8) that keeps this many
+# pixels, i.e. only JPEGs of four times as many are reduced. 6 megapixels: six times what the
+# segmentation works on (segmentation.WORK_MAX_PIXELS), well above the pictures and the model.
+WORKING_PIXELS = 6_000_000
+_JPEG_SCALES = (8, 4, 2)
+# The capture-quality crop (quality.CROP), read at full resolution from a reduced JPEG.
+QUALITY_CROP = 512
 
 # Extensions picked up when a folder is scanned (lower case). A file named explicitly is read
 # whatever its extension: the content decides the format.
@@ -68,6 +87,18 @@ class LoadedImage:
     original_mode: str       # Pillow mode before conversion: "RGB", "L", "I;16", "CMYK", ...
     truncated: bool = False  # the file ended early; the missing part is filled with grey
     capture: dict | None = None   # the camera panel's capture record (PNG text chunk), if any
+    scale: int = 1           # rgb is the file reduced this many times (huge JPEGs; 1: full size)
+    data: bytes | None = field(default=None, repr=False)   # the file's bytes, when scale > 1
+
+    def quality_crop(self) -> np.ndarray:
+        """What quality.measure reads: the field at its own resolution. For a reduced JPEG, the
+        central QUALITY_CROP px square (on JPEG's 8-pixel grid) decoded from the file at full
+        size, rows down to the crop only; otherwise ``rgb`` itself."""
+        if self.scale == 1 or self.data is None or self.truncated:
+            return self.rgb
+        with _FULL_SIZE_LOCK:        # one full-size band in memory at a time
+            crop = _full_size_centre(self.data, QUALITY_CROP)
+        return crop if crop is not None else self.rgb
 
 
 def load_rgb(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -80,13 +111,80 @@ def load_rgb(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS)
     mode = image.mode
     depth = _bit_depth(image, data)
     capture = _capture_record(image) if fmt == "PNG" else None
-    image, truncated = _decode(image, data, path)
+    scale = _working_scale(image)
+    full_size = _display_size(image)
+    image, truncated = _decode(image, data, path, scale)
     image = _apply_orientation(image)
     rgb = _to_rgb_array(image, path)
-    height, width = rgb.shape[:2]
+    height, width = rgb.shape[:2] if scale == 1 else full_size[::-1]
     return LoadedImage(rgb=rgb, path=path, width=width, height=height, sha256=digest,
                        format=fmt, bit_depth=depth, original_mode=mode, truncated=truncated,
-                       capture=capture)
+                       capture=capture, scale=scale, data=data if scale > 1 else None)
+
+
+def _working_scale(image: Image.Image) -> int:
+    """How many times smaller libjpeg should decode this image (1: full size)."""
+    if image.format != "JPEG" or len(getattr(image, "tile", ())) != 1:
+        return 1
+    width, height = image.size
+    for scale in _JPEG_SCALES:
+        if (width // scale) * (height // scale) >= WORKING_PIXELS:
+            return scale
+    return 1
+
+
+def _reduce(image: Image.Image, scale: int) -> Image.Image:
+    """Ask libjpeg for the image ``scale`` times smaller (DCT scaling, before decoding)."""
+    if scale > 1:
+        width, height = image.size
+        image.draft(None, (width // scale, height // scale))
+    return image
+
+
+_ROTATED = (5, 6, 7, 8)   # EXIF orientations that swap width and height
+
+
+def _display_size(image: Image.Image) -> tuple[int, int]:
+    """The file's width and height in display orientation."""
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(0x0112)
+    except _DECODE_ERRORS:
+        orientation = None
+    return (height, width) if orientation in _ROTATED else (width, height)
+
+
+_FULL_SIZE_LOCK = threading.Lock()
+
+
+def _full_size_centre(data: bytes, side: int) -> np.ndarray | None:
+    """The central ``side`` px square of a JPEG at full size (display orientation), decoding
+    only the rows down to it; None when that cannot be done."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        (name, _extents, offset, args), = image.tile
+        x0 = max(0, (width - side) // 2) // 8 * 8
+        y0 = max(0, (height - side) // 2) // 8 * 8
+        bottom = min(height, y0 + side)
+        right = min(width, x0 + side)
+        # libjpeg decodes top to bottom: stop after the crop's last row. The decoder then
+        # reports the rows it did not deliver as a broken stream; the rows above are complete
+        # (the whole file was decoded once already, reduced).
+        image.tile = [(name, (0, 0, width, bottom), offset, args)]
+        image._size = (width, bottom)
+        try:
+            image.load()
+        except OSError:
+            pass
+        if image.im is None or image.size != (width, bottom):
+            return None
+        band = image.crop((x0, y0, right, bottom))
+        band.info = dict(image.info)          # the EXIF orientation, for exif_transpose
+        crop = _convert(_apply_orientation(band))
+    except _DECODE_ERRORS:
+        return None
+    return np.ascontiguousarray(crop, dtype=np.uint8)
 
 
 # PNG text chunk in which lab_app.core.camera stores a capture's time, camera and resolution.
@@ -156,10 +254,11 @@ def _open(data: bytes, path: Path, max_pixels: int) -> Image.Image:
     return image
 
 
-def _decode(image: Image.Image, data: bytes, path: Path) -> tuple[Image.Image, bool]:
-    """Decode the pixels. A truncated file is retried once, keeping what was received."""
+def _decode(image: Image.Image, data: bytes, path: Path, scale: int = 1) -> tuple[Image.Image, bool]:
+    """Decode the pixels (``scale`` times smaller: a huge JPEG). A truncated file is retried
+    once, keeping what was received."""
     try:
-        image.load()
+        _reduce(image, scale).load()
         return image, False
     except _DECODE_ERRORS as first:
         if not _is_truncation(first):
@@ -171,7 +270,7 @@ def _decode(image: Image.Image, data: bytes, path: Path) -> tuple[Image.Image, b
         try:
             retry = Image.open(io.BytesIO(data))
             retry.seek(0)
-            retry.load()
+            _reduce(retry, scale).load()
         except _DECODE_ERRORS:
             raise ImageLoadError(_CUT_SHORT.format(name=path.name)) from None
         finally:

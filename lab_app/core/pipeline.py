@@ -133,7 +133,13 @@ def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: Analysi
     res.sha256 = img.sha256
     if img.truncated:
         res.flags.append(FLAG_DAMAGED_FILE)
-    prep = prepare_field(index, res, img.rgb, engine, opts)
+    # A huge JPEG arrives reduced (imaging.WORKING_PIXELS); the quality measures still read
+    # the field at its own resolution, and the row keeps the file's size.
+    prep = prepare_field(index, res, img.rgb, engine, opts,
+                         quality_field=img.quality_crop() if img.scale > 1 else None)
+    if img.scale > 1:
+        res.width, res.height = img.width, img.height
+        res.acquisition["decoded_scale"] = img.scale
     if img.capture:
         res.acquisition["capture"] = img.capture   # time, camera, resolution of a live capture
     prep.stage_s["load"] = time.perf_counter() - t0 - sum(prep.stage_s.values())
@@ -141,9 +147,11 @@ def prepare_image(index: int, path: Path, engine: InferenceEngine, opts: Analysi
 
 
 def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: InferenceEngine,
-                  opts: AnalysisOptions) -> _Prepared:
+                  opts: AnalysisOptions, quality_field: np.ndarray | None = None) -> _Prepared:
     """Colour constancy, segmentation, scope and focus checks, and the model's input for one
-    RGB uint8 field (a decoded file or a camera frame); ``res`` receives what they find."""
+    RGB uint8 field (a decoded file or a camera frame); ``res`` receives what they find.
+    ``quality_field``: what the capture-quality measures read when ``rgb`` is a reduced decode
+    (its central crop at full resolution); None: ``rgb``."""
     t1 = time.perf_counter()
     res.height, res.width = rgb.shape[:2]
     pre = engine.preprocess_config
@@ -183,7 +191,7 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     if pre.white_balance is None and _lamp_unlike_training(balance, engine.background_range):
         res.acquisition["background_range"] = engine.background_range
         res.flags.append(FLAG_UNLIKE_TRAINING)
-    captured = quality.measure(rgb)          # as captured, at its own resolution
+    captured = quality.measure(rgb if quality_field is None else quality_field)   # as captured
     res.acquisition["quality"] = captured.to_json()
     if not captured.ok:
         res.flags.append(FLAG_POOR_CAPTURE)

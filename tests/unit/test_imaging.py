@@ -195,10 +195,18 @@ def test_unicode_file_name(tmp_path):
 
 
 def test_large_capture_loads(tmp_path):
-    big = Image.new("RGB", (6000, 4000), (200, 180, 220))
+    big = Image.new("RGB", (5472, 3648), (200, 180, 220))      # a 20 megapixel camera: full size
     path = _save(tmp_path, "big.jpg", big, quality=80)
     loaded = load_rgb(path)
-    _assert_valid(loaded, 6000, 4000)
+    _assert_valid(loaded, 5472, 3648)
+    assert loaded.scale == 1
+
+
+def test_huge_jpeg_loads_at_working_resolution(tmp_path):
+    huge = Image.new("RGB", (6000, 4000), (200, 180, 220))      # 24 megapixels: decoded at 1/2
+    loaded = load_rgb(_save(tmp_path, "huge.jpg", huge, quality=80))
+    assert loaded.scale == 2 and (loaded.width, loaded.height) == (6000, 4000)
+    assert loaded.rgb.shape == (2000, 3000, 3) and loaded.rgb.dtype == np.uint8
 
 
 def test_truncated_jpeg_with_data_loads_and_says_so(tmp_path):
