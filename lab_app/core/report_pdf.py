@@ -69,7 +69,6 @@ class _StreamingDocument(pdfdoc.PDFDocument):
         id_to_ob = self.idToObject
         id_to_of = self.idToOffset
         out = _StreamingFile(self.stream_to, self._pdfVersion)
-        self._PDFDocument__accum__ = out      # what objects formatting themselves may ask for
         while True:                           # objects may be added while formatting
             counter += 1
             if counter not in numbertoid:
@@ -81,7 +80,6 @@ class _StreamingDocument(pdfdoc.PDFDocument):
                 out.add("%% %s: class %s \n" % (ascii(oid), obj.__class__.__name__[:50]))
             id_to_of[oid] = out.add(formatted)
             ids.append(oid)
-        del self._PDFDocument__accum__
         if counter - 1 != len(numbertoid):
             raise ValueError(f"counter {counter} doesn't match number to id dictionary "
                              f"{len(numbertoid)}")
