@@ -41,15 +41,30 @@ class FeatureDensity:
     def distances(self, pooled: np.ndarray) -> np.ndarray:
         """(N, D) pooled features -> (N,) distance to the nearest class, ~1 when typical."""
         pooled = np.asarray(pooled, np.float64)
+        # Per class only (N, C) arithmetic: the projections of the fields and of the class means
+        # come from one product each, and |x - m|^2 from |x|^2 - 2 x.m + |m|^2. (The direct form
+        # did (N, D) arithmetic for every class: 5-7 ms a field on a busy machine.)
+        proj_fields = pooled @ self.components                       # (N, C)
+        cross = pooled @ self.means.T                                 # (N, K)
+        squares = np.einsum("nd,nd->n", pooled, pooled)
         best = None
-        for mean in self.means:
-            centred = pooled - mean
-            proj = centred @ self.components
-            inside = (proj ** 2 / self.variances).sum(axis=1)
-            rest = (centred ** 2).sum(axis=1) - (proj ** 2).sum(axis=1)
+        for k, (mean_proj, mean_square) in enumerate(zip(self._mean_projections,
+                                                          self._mean_squares)):
+            proj = proj_fields - mean_proj
+            proj_square = proj * proj
+            inside = (proj_square / self.variances).sum(axis=1)
+            rest = squares - 2.0 * cross[:, k] + mean_square - proj_square.sum(axis=1)
             d = inside + np.maximum(rest, 0.0) / self.residual_variance
             best = d if best is None else np.minimum(best, d)
         return best / pooled.shape[1]
+
+    @property
+    def _mean_projections(self) -> np.ndarray:
+        return self.means @ self.components                           # (K, C)
+
+    @property
+    def _mean_squares(self) -> np.ndarray:
+        return np.einsum("kd,kd->k", self.means, self.means)
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as handle:
@@ -61,7 +76,8 @@ class FeatureDensity:
     @classmethod
     def load(cls, path: Path) -> "FeatureDensity":
         with np.load(path, allow_pickle=False) as data:
-            return cls(data["means"].astype(np.float64), data["components"].astype(np.float64),
+            return cls(np.ascontiguousarray(data["means"], np.float64),
+                       np.ascontiguousarray(data["components"], np.float64),
                        data["variances"], float(data["residual_variance"][0]))
 
 
