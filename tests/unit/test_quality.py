@@ -63,3 +63,13 @@ def test_pipeline_flags_it_with_the_reason(fields, model_dir):
     assert flag_reason("poor_capture", res).startswith("Noisy: noise")
     (clean,) = analyse_fields(fields[:1], engine)
     assert "poor_capture" not in clean.flags and clean.acquisition["quality"]["blockiness"] < 1.5
+
+
+def test_the_same_field_measures_the_same_in_any_thread(fields):
+    """Results files must not depend on which worker thread measured a field (cv2.magnitude
+    gave the noise figure a different last digit in another thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+    alone = [measure(f).to_json() for f in fields]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda f: measure(f).to_json(), fields)) == alone
