@@ -26,22 +26,16 @@ Tamper-evident, not tamper-proof: there is no key (see case_integrity).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .case_db import dialect_of
+from .case_integrity import canonical_sha, chained_hash, first_problems, link_problems
 
 ENTRY_FIELDS = ("id", "at", "actor", "action", "user_name", "detail")
 MIGRATION_ACTION = "integrity"
 # Any number, different from the migration lock: held while an entry is chained (PostgreSQL).
 CHAIN_LOCK = 0x1AB5AC70
-
-
-def _sha(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def user_hash(c: Any, name: str) -> str | None:
@@ -50,12 +44,11 @@ def user_hash(c: Any, name: str) -> str | None:
 
 
 def _user_sha(row: Any) -> str:
-    return _sha({k: row[k] for k in row.keys() if row[k] is not None})
+    return canonical_sha({k: row[k] for k in row.keys() if row[k] is not None})
 
 
 def entry_hash(entry: dict, prev_hash: str, content_hash: str) -> str:
-    return _sha({**{k: entry[k] for k in ENTRY_FIELDS}, "prev_hash": prev_hash,
-                 "content_hash": content_hash})
+    return chained_hash(entry, ENTRY_FIELDS, prev_hash, content_hash)
 
 
 def _last_hash(c: Any) -> str:
@@ -116,9 +109,8 @@ class AccountLogIntegrity:
                 return "Accounts: none."
             return (f"Accounts: {self.accounts}, account log of {self.entries} entries intact "
                     f"(digest {self.digest[:16]}).")
-        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
-        return (f"The accounts were changed outside the program: {'; '.join(self.problems[:3])}"
-                f"{more}. Who may sign in, and with which role, may not be what the "
+        return (f"The accounts were changed outside the program: {first_problems(self.problems)}"
+                f". Who may sign in, and with which role, may not be what the "
                 "administrators set; the accounts named are refused until IT has checked them.")
 
 
@@ -131,13 +123,9 @@ def verify_accounts(c: Any) -> AccountLogIntegrity:
         entry = dict(zip(row.keys(), row))
         result.entries += 1
         where = f"account log entry {entry['id']} ({entry['action']} {entry['user_name']})"
+        problems += link_problems(entry, prev, where, "account log entries", ENTRY_FIELDS)
         if entry["entry_hash"] is None:
-            problems.append(f"{where} has no chain hash (written outside the program)")
             continue
-        if entry["prev_hash"] != prev:
-            problems.append(f"the account log entries before {where} were removed or reordered")
-        if entry_hash(entry, entry["prev_hash"] or "", entry["content_hash"] or "") != entry["entry_hash"]:
-            problems.append(f"{where} was edited")
         prev = entry["entry_hash"]
         if entry["content_hash"]:
             latest[entry["user_name"]] = entry["content_hash"]

@@ -41,9 +41,40 @@ ENTRY_FIELDS = ("id", "case_id", "at", "actor", "action", "field", "image_id", "
 MIGRATION_ACTION = "integrity"
 
 
-def _sha(obj) -> str:
+def canonical_sha(obj) -> str:
+    """sha256 of canonical JSON: what every hash of a chain (this one, the account log's) is of."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+
+def chained_hash(entry: dict, fields: tuple[str, ...], prev_hash: str, content_hash: str) -> str:
+    """The ``entry_hash`` of one log entry: its ``fields``, the previous entry's hash and the
+    hash of the content it changed."""
+    return canonical_sha({**{k: entry[k] for k in fields}, "prev_hash": prev_hash,
+                          "content_hash": content_hash})
+
+
+def link_problems(entry: dict, prev: str, where: str, entries: str,
+                  fields: tuple[str, ...]) -> list[str]:
+    """What is wrong with one entry of a chain whose previous entry hashed to ``prev``: none,
+    no hash at all (then the caller skips the entry), a gap before it, or an edit. ``where``
+    names the entry, ``entries`` the log's entries in a sentence."""
+    if entry["entry_hash"] is None:
+        return [f"{where} has no chain hash (written outside the program)"]
+    problems = []
+    if entry["prev_hash"] != prev:
+        problems.append(f"the {entries} before {where} were removed or reordered")
+    if chained_hash(entry, fields, entry["prev_hash"] or "",
+                    entry["content_hash"] or "") != entry["entry_hash"]:
+        problems.append(f"{where} was edited")
+    return problems
+
+
+def first_problems(problems: list[str]) -> str:
+    """The first three problems in one sentence part, and how many more there are."""
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return f"{'; '.join(problems[:3])}{more}"
 
 
 def _columns(row: sqlite3.Row, exclude: tuple[str, ...] = ()) -> dict:
@@ -52,7 +83,7 @@ def _columns(row: sqlite3.Row, exclude: tuple[str, ...] = ()) -> dict:
 
 def image_hash(c: sqlite3.Connection, image_id: int) -> str | None:
     row = c.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
-    return None if row is None else _sha(_columns(row))
+    return None if row is None else canonical_sha(_columns(row))
 
 
 def case_hash(c: sqlite3.Connection, case_id: int) -> str | None:
@@ -61,12 +92,11 @@ def case_hash(c: sqlite3.Connection, case_id: int) -> str | None:
         return None
     amendments = [_columns(a) for a in
                   c.execute("SELECT * FROM amendments WHERE case_id = ? ORDER BY id", (case_id,))]
-    return _sha({"case": _columns(row, CASE_EXCLUDED), "amendments": amendments})
+    return canonical_sha({"case": _columns(row, CASE_EXCLUDED), "amendments": amendments})
 
 
 def entry_hash(entry: dict, prev_hash: str, content_hash: str) -> str:
-    return _sha({**{k: entry[k] for k in ENTRY_FIELDS}, "prev_hash": prev_hash,
-                 "content_hash": content_hash})
+    return chained_hash(entry, ENTRY_FIELDS, prev_hash, content_hash)
 
 
 def _last_hash(c: sqlite3.Connection, case_id: int, before_id: int) -> str:
@@ -154,9 +184,8 @@ class CaseIntegrity:
     def message(self) -> str:
         if self.intact:
             return f"Case {self.case_id}: audit chain intact (digest {self.digest[:16]})."
-        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
         return (f"Case {self.case_id} was changed outside the program: "
-                f"{'; '.join(self.problems[:3])}{more}. What it shows may not be what was "
+                f"{first_problems(self.problems)}. What it shows may not be what was "
                 "analysed, reviewed or signed; check it against the last printed report.")
 
 
@@ -169,13 +198,9 @@ def verify_case(c: sqlite3.Connection, case_id: int) -> CaseIntegrity:
     for row in c.execute("SELECT * FROM audit WHERE case_id = ? ORDER BY id", (case_id,)):
         entry = dict(row)
         where = f"audit entry {entry['id']} ({entry['action']})"
+        problems += link_problems(entry, prev, where, "audit entries", ENTRY_FIELDS)
         if entry["entry_hash"] is None:
-            problems.append(f"{where} has no chain hash (written outside the program)")
             continue
-        if entry["prev_hash"] != prev:
-            problems.append(f"the audit entries before {where} were removed or reordered")
-        if entry_hash(entry, entry["prev_hash"] or "", entry["content_hash"] or "") != entry["entry_hash"]:
-            problems.append(f"{where} was edited")
         prev = entry["entry_hash"]
         case_part, image_part = _parts(entry["content_hash"])
         if entry["image_id"] is not None:
@@ -189,7 +214,7 @@ def verify_case(c: sqlite3.Connection, case_id: int) -> CaseIntegrity:
         name = Path(row["path"]).name
         if image_id not in latest:
             problems.append(f"image {image_id} ({name}) has no audit entry (added outside the program)")
-        elif latest[image_id] != _sha(_columns(row)):
+        elif latest[image_id] != canonical_sha(_columns(row)):
             problems.append(f"image {image_id} ({name}): its result or decision differs from "
                             "the audit log")
     for image_id in latest:
