@@ -109,19 +109,12 @@ def card_metrics(model_meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str], *,
-                 page_size: str = "A4", include_appendix: bool = False, overwrite: bool = False,
-                 image_loader: ImageProvider | None = None,
-                 overlay_provider: ImageProvider | None = None,
-                 cam_provider: ImageProvider | None = None,
-                 model_metrics: Mapping[str, Any] | None = None,
-                 generated_at: dt.datetime | None = None,
-                 confidence_threshold: float | ConfidenceThreshold | None = None,
-                 min_reviewed: int = MIN_REVIEWED) -> Path:
+                 page_size: str = "A4", overwrite: bool = False, **options: Any) -> Path:
     """Write the report of a stored case to ``out_path`` atomically; returns the path.
+    ``options`` are those of :func:`write_report`.
 
     Raises ReportError when ``out_path`` exists and ``overwrite`` is false, when the page size is
     unknown or when the file cannot be written; CaseStoreError for an unknown case.
-    ``model_metrics`` holds the validation metrics of the model card (``accuracy``, ``macro_f1``).
     """
     path = Path(out_path)
     if path.exists() and not overwrite:
@@ -130,37 +123,23 @@ def build_report(case_store: Any, case_id: int, out_path: str | os.PathLike[str]
     case = case_store.get_case(case_id)
     if case.integrity is None and hasattr(case_store, "verify_case"):
         case.integrity = case_store.verify_case(case_id)     # a broken chain prints a warning
-    if page_size not in PAGE_SIZES:
+    if page_size not in PAGE_SIZES:        # before any folder or file is made
         raise ReportError(f"Unknown page size '{page_size}'; use A4 or Letter.")
     try:
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(path) as out:    # the PDF streams into it: see report_pdf
-            write_report(case, out, page_size=page_size, include_appendix=include_appendix,
-                         image_loader=image_loader, overlay_provider=overlay_provider,
-                         cam_provider=cam_provider, model_metrics=model_metrics,
-                         generated_at=generated_at, confidence_threshold=confidence_threshold,
-                         min_reviewed=min_reviewed)
+            write_report(case, out, page_size=page_size, **options)
         return path
     except OSError as exc:
         raise ReportError(f"The report {path} cannot be written ({exc.strerror or exc}).") from exc
 
 
-def render_report(case: Case, *, page_size: str = "A4", include_appendix: bool = False,
-                  image_loader: ImageProvider | None = None,
-                  overlay_provider: ImageProvider | None = None,
-                  cam_provider: ImageProvider | None = None,
-                  model_metrics: Mapping[str, Any] | None = None,
-                  generated_at: dt.datetime | None = None,
-                  confidence_threshold: float | ConfidenceThreshold | None = None,
-                  min_reviewed: int = MIN_REVIEWED) -> bytes:
-    """The report of ``case`` as PDF bytes (pure: reads the case and the pictures only)."""
+def render_report(case: Case, **options: Any) -> bytes:
+    """The report of ``case`` as PDF bytes (pure: reads the case and the pictures only);
+    ``options`` are those of :func:`write_report`."""
     buf = io.BytesIO()
-    write_report(case, buf, page_size=page_size, include_appendix=include_appendix,
-                 image_loader=image_loader, overlay_provider=overlay_provider,
-                 cam_provider=cam_provider, model_metrics=model_metrics,
-                 generated_at=generated_at, confidence_threshold=confidence_threshold,
-                 min_reviewed=min_reviewed)
+    write_report(case, buf, **options)
     return buf.getvalue()
 
 
@@ -174,23 +153,13 @@ def write_report(case: Case, out: BinaryIO, *, page_size: str = "A4",
                  confidence_threshold: float | ConfidenceThreshold | None = None,
                  min_reviewed: int = MIN_REVIEWED) -> None:
     """Write the report of ``case`` as PDF to the binary file ``out``, object by object: memory
-    does not grow with the number of images (report_pdf, report_images)."""
-    with JpegSpool() as spool:
-        _write_report(case, out, spool, page_size=page_size, include_appendix=include_appendix,
-                      image_loader=image_loader, overlay_provider=overlay_provider,
-                      cam_provider=cam_provider, model_metrics=model_metrics,
-                      generated_at=generated_at, confidence_threshold=confidence_threshold,
-                      min_reviewed=min_reviewed)
-
-
-def _write_report(case: Case, out: BinaryIO, spool: JpegSpool, *, page_size: str,
-                  include_appendix: bool, image_loader: ImageProvider | None,
-                  overlay_provider: ImageProvider | None, cam_provider: ImageProvider | None,
-                  model_metrics: Mapping[str, Any] | None, generated_at: dt.datetime | None,
-                  confidence_threshold: float | ConfidenceThreshold | None,
-                  min_reviewed: int) -> None:
+    does not grow with the number of images (report_pdf, report_images).
+    ``model_metrics`` holds the validation metrics of the model card (``accuracy``,
+    ``macro_f1``); without it, those the analysis recorded from its model's card."""
     if page_size not in PAGE_SIZES:
         raise ReportError(f"Unknown page size '{page_size}'; use A4 or Letter.")
+    if model_metrics is None:
+        model_metrics = _main_model(case.images).get("metrics")   # the engine records its card's
     regular, bold = register_fonts()
     styles = _styles(regular, bold)
     generated = (generated_at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -198,47 +167,42 @@ def _write_report(case: Case, out: BinaryIO, spool: JpegSpool, *, page_size: str
     size = PAGE_SIZES[page_size]
     width = size[0] - 2 * MARGIN
     frame_height = size[1] - 2 * MARGIN - FOOTER_H
-    ctx = _Context(case=case, summary=summary, styles=styles, width=width,
-                   loader=image_loader or load_original, overlay=overlay_provider,
-                   cam=cam_provider, threshold=_threshold(confidence_threshold), spool=spool,
-                   frame_height=frame_height)
-
-    story: list[Any] = []
-    story += _header(ctx)
-    story += _integrity_warning(ctx)
-    story += _unprintable_warning(ctx)
-    story += _patient_block(ctx)
-    story += _summary_block(ctx)
-    story += _how_to_read(ctx, model_metrics if model_metrics is not None
-                          else _main_model(case.images).get("metrics"))
-    story += _image_table(ctx)
-    story += _not_counted(ctx)
-    story += _amendments(ctx)
-    story += _signatures(ctx)
-    if include_appendix:
-        story += _appendix(ctx)
-
-    model_info = _main_model(case.images)
-    if model_metrics is None:
-        model_metrics = model_info.get("metrics")   # the engine records its card's metrics
-    footer = _Footer(
-        software=f"{SOFTWARE_NAME} {__version__}",
-        model=_model_line(case.images),
-        metrics=model_metrics_line(model_metrics),
-        generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
-        running=_running_header(case), font=regular, bold=bold,
-        stamp=generated.timetuple()[:6])
-    doc = StreamingDocTemplate(
-        out, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-        bottomMargin=MARGIN + FOOTER_H, invariant=1,
-        title=f"{TITLE} - case {case.id}", author=display(case.lab.name) or SOFTWARE_NAME,
-        subject=RESEARCH_USE_ONLY, creator=f"{SOFTWARE_NAME} {__version__}",
-        keywords="research use only", initialFontName=regular)
-    # No frame padding, so tables sized to `width` line up with paragraphs.
-    frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body",
-                  leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-    doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
+    with JpegSpool() as spool:
+        ctx = _Context(case=case, summary=summary, styles=styles, width=width,
+                       loader=image_loader or load_original, overlay=overlay_provider,
+                       cam=cam_provider, threshold=_threshold(confidence_threshold), spool=spool,
+                       frame_height=frame_height)
+        story: list[Any] = []
+        story += _header(ctx)
+        story += _integrity_warning(ctx)
+        story += _unprintable_warning(ctx)
+        story += _patient_block(ctx)
+        story += _summary_block(ctx)
+        story += _how_to_read(ctx, model_metrics)
+        story += _image_table(ctx)
+        story += _not_counted(ctx)
+        story += _amendments(ctx)
+        story += _signatures(ctx)
+        if include_appendix:
+            story += _appendix(ctx)
+        footer = _Footer(
+            software=f"{SOFTWARE_NAME} {__version__}",
+            model=_model_line(case.images),
+            metrics=model_metrics_line(model_metrics),
+            generated=generated.strftime("%Y-%m-%d %H:%M UTC"),
+            running=_running_header(case), font=regular, bold=bold,
+            stamp=generated.timetuple()[:6])
+        doc = StreamingDocTemplate(
+            out, pagesize=size, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+            bottomMargin=MARGIN + FOOTER_H, invariant=1,
+            title=f"{TITLE} - case {case.id}", author=display(case.lab.name) or SOFTWARE_NAME,
+            subject=RESEARCH_USE_ONLY, creator=f"{SOFTWARE_NAME} {__version__}",
+            keywords="research use only", initialFontName=regular)
+        # No frame padding, so tables sized to `width` line up with paragraphs.
+        frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body",
+                      leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+        doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+        doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
 
 
 # ---------------------------------------------------------------------------------- layout
