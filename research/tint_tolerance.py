@@ -26,6 +26,7 @@ from model import white_balance
 from model.data import read_rgb
 from model.inference import InferenceEngine
 from model.preprocessing import normalize, resize_field
+from model import shifts
 from model.shifts import SHIFTS
 
 from .common import dataset_root
@@ -35,8 +36,8 @@ LAMP_SHIFTS = ("lamp_warm", "lamp_cool", "exposure_down")
 
 
 def _gain_to(rgb: np.ndarray, background, target) -> np.ndarray:
-    gains = np.asarray(target, np.float32) / np.maximum(np.asarray(background, np.float32), 1.0)
-    return np.clip(np.rint(rgb.astype(np.float32) * gains), 0, 255).astype(np.uint8)
+    """The field with the per-channel gains that take ``background`` to ``target``."""
+    return shifts.channel_gain(rgb, tuple(t / max(b, 1.0) for t, b in zip(target, background)))
 
 
 def main(argv: list[str] | None = None) -> int:
