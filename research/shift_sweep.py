@@ -26,7 +26,7 @@ from model import shifts
 from model.data import read_rgb
 from model.inference import InferenceEngine
 
-from .common import dataset_root
+from .common import validation_fields
 
 
 def _settings() -> dict[str, shifts.Shift]:
@@ -63,15 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=None, help="only settings whose name contains this")
     p.add_argument("--json", type=Path, default=None, help="write the rows here")
     args = p.parse_args(argv)
-    split = json.loads((args.model / "split.json").read_text())
-    rels = sorted(split.get("val") or [])
-    if not rels:
-        raise SystemExit(f"{args.model} has no validation fields (a refit); use its recipe run")
-    if args.limit and args.limit < len(rels):
-        rels = [rels[int(i)] for i in np.linspace(0, len(rels) - 1, args.limit)]
-    root = dataset_root() / "Original"
-    truth = np.array([rel.split("/")[0] for rel in rels])
-    fields = [read_rgb(root / rel) for rel in rels]
+    files, classes = validation_fields(args.model, args.limit)
+    truth = np.array(classes)
+    fields = [read_rgb(f) for f in files]
     engine = InferenceEngine(args.model, device="cpu")
     rows = []
     print(f"{len(fields)} validation fields of {args.model}")

@@ -17,7 +17,6 @@ fields (a recipe run, not a refit). About 4 minutes on two idle cores with K = 8
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from model.preprocessing import normalize, resize_field
 from model import shifts
 from model.shifts import SHIFTS
 
-from .common import dataset_root
+from .common import validation_fields
 
 OFFSETS = (5, 10, 15)
 LAMP_SHIFTS = ("lamp_warm", "lamp_cool", "exposure_down")
@@ -45,13 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True, help="a recipe run's model dir")
     p.add_argument("--k", type=int, default=8, help="references averaged over (0: skip)")
     args = p.parse_args(argv)
-    split = json.loads((args.model / "split.json").read_text())
-    if not split.get("val"):
-        raise SystemExit(f"{args.model} has no validation fields (a refit); use its recipe run")
-    rels = sorted(split["val"])
-    root = dataset_root() / "Original"
-    truth = [rel.split("/")[0] for rel in rels]
-    fields = [read_rgb(root / rel) for rel in rels]
+    files, truth = validation_fields(args.model)
+    fields = [read_rgb(f) for f in files]
     engine = InferenceEngine(args.model, device="cpu")
     pre = engine.preprocess_config
     if pre.white_balance is not None:
