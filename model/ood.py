@@ -19,6 +19,7 @@ Fitted at export on the training fields, its flag threshold set on held-out vali
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +59,11 @@ class FeatureDensity:
             best = d if best is None else np.minimum(best, d)
         return best / pooled.shape[1]
 
-    @property
+    @functools.cached_property
     def _mean_projections(self) -> np.ndarray:
         return self.means @ self.components                           # (K, C)
 
-    @property
+    @functools.cached_property
     def _mean_squares(self) -> np.ndarray:
         return np.einsum("kd,kd->k", self.means, self.means)
 
