@@ -181,7 +181,11 @@ def test_ctrl_c_as_the_analysis_starts_leaves_valid_files(fields, model_dir, tmp
 @pytest.mark.parametrize("sig, code, words", [(signal.SIGTERM, cli.EXIT_TERMINATED, "SIGTERM"),
                                               (signal.SIGINT, cli.EXIT_INTERRUPTED, "interrupted")])
 def test_a_signal_mid_batch_ends_cleanly(fields, model_dir, tmp_path, capsys, monkeypatch,
-                                         sig, code, words):
+                                         request, sig, code, words):
+    # A shell starts background jobs with SIGINT ignored, and Python keeps it so: deliver it as
+    # at a terminal (KeyboardInterrupt), wherever the suite was started from.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     real = ResultsWriter.add
 
     def add(self, index, result, from_journal=False):
