@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_writer"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "atomic_writer",
+           "signals_held"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> Path:
@@ -88,3 +91,31 @@ def _fsync_dir(folder: Path) -> None:
         pass  # some file systems refuse fsync on directories; the rename is still atomic
     finally:
         os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def signals_held(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while files that belong together are written, then act on them.
+
+    Each file is atomic on its own; a pair (results.json and results.csv) is only consistent if
+    an interrupt cannot fall between the two writes. A signal that arrives inside the block is
+    noted and delivered again, to the handler that was there before, when the block ends. Off
+    the main thread (where handlers cannot be set) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous: dict[int, object] = {}
+    for signum in signums:
+        handler = signal.getsignal(signum)
+        if handler is None:          # installed outside Python: not ours to replace
+            continue
+        previous[signum] = signal.signal(signum, lambda n, _frame: pending.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if pending:
+            signal.raise_signal(pending[0])

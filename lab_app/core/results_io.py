@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model.atomic import atomic_write_text
+from model.atomic import atomic_write_text, signals_held
 
 from .results import ImageResult
 
@@ -110,8 +110,11 @@ class ResultsWriter:
         doc = {**self.header, "complete": complete, "images": rows}
         if timing is not None:
             doc["timing"] = timing
-        atomic_write_text(self.out_dir / "results.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        atomic_write_text(self.out_dir / "results.csv", results_csv(rows, self.classes, self.display_names))
+        json_text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        csv_text = results_csv(rows, self.classes, self.display_names)
+        with signals_held():   # the pair agrees: a Ctrl-C / SIGTERM waits until both are written
+            atomic_write_text(self.out_dir / "results.json", json_text)
+            atomic_write_text(self.out_dir / "results.csv", csv_text)
         self._last_snapshot = time.monotonic()
 
     def close(self, timing: dict, complete: bool) -> None:

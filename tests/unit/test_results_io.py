@@ -156,3 +156,37 @@ def test_the_output_folder_is_created_with_its_parents(tmp_path):
     out = tmp_path / "batch" / "2026-01-02" / "run"
     ResultsWriter(out, HEADER, CLASSES, NAMES).close({}, complete=True)
     assert (out / "results.json").is_file() and (out / "results.csv").is_file()
+
+
+def test_an_interrupt_between_the_two_snapshot_files_waits_until_both_are_written(tmp_path,
+                                                                                   monkeypatch):
+    """CI once saw results.json with 60 rows beside a results.csv with 1: SIGTERM fell between
+    the two writes of the final snapshot. The pair is written with the signals held."""
+    import signal
+
+    import lab_app.core.results_io as results_io
+
+    w = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=1e9)
+    w.add(0, row("a.jpg"))
+    w.snapshot()
+    w.add(1, row("b.jpg"))
+    written = []
+    real_write = results_io.atomic_write_text
+
+    def write_then_interrupt(path, text, **kw):
+        real_write(path, text, **kw)
+        written.append(path.name)
+        if path.name == "results.json":
+            signal.raise_signal(signal.SIGINT)   # as Ctrl-C right after the first file
+
+    monkeypatch.setattr(results_io, "atomic_write_text", write_then_interrupt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            w.close({}, complete=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert written == ["results.json", "results.csv"]
+    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    lines = (tmp_path / "results.csv").read_text(encoding="utf-8").splitlines()
+    assert len(doc["images"]) == 2 and len(lines) == 3
