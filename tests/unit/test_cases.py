@@ -22,34 +22,11 @@ from lab_app.core.case_summary import (CALL_INDETERMINATE, CALL_MIXED, CALL_PEND
 from lab_app.core.cases import CaseStore, DecisionChange, resolve_db_path
 from lab_app.core.cases_schema import CURRENT_VERSION, SCHEMA_V1
 from lab_app.core.errors import CaseLockedError, CaseStoreError
-from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult
+from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE
+
+from helpers import Clock, result
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
-
-
-def result(name: str, prediction: str | None = "Pre", confidence: float = 0.9, *,
-           sha: str | None = "auto", flags=(), status: str = "ok", error: str | None = None) -> ImageResult:
-    probs = {c: 0.0 for c in ("Benign", "Early", "Pre", "Pro")}
-    if prediction:
-        probs[prediction] = confidence
-    return ImageResult(
-        path=f"/slides/{name}", status=status, error=error, prediction=prediction,
-        confidence=confidence if prediction else None, probabilities=probs if prediction else {},
-        cells=12, flags=list(flags), sha256=(name.encode().hex().ljust(64, "0")[:64] if sha == "auto" else sha),
-        width=640, height=480, segmentation={"preset": "default", "hue": [120, 170]},
-        model=dict(MODEL), device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
-
-
-class Clock:
-    """Deterministic UTC clock: one second per call."""
-
-    def __init__(self) -> None:
-        self.t = 0
-
-    def __call__(self) -> str:
-        self.t += 1
-        return f"2024-05-01T10:{self.t // 60:02d}:{self.t % 60:02d}+00:00"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,7 @@ from lab_app.core.case_models import ACCEPTED, OVERRIDDEN, LabInfo, Patient, Sam
 from lab_app.core.cases import CaseStore, DecisionChange
 from lab_app.core.lis import fhir_bundle, hl7_oru, write_fhir, write_hl7
 
-from test_cases import Clock, result
+from helpers import Clock, result
 
 PDF = b"%PDF-1.4 tiny report\n%%EOF"
 

@@ -21,6 +21,8 @@ from lab_app.core.report import build_report, render_report
 from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult
 from lab_app.report_cli import main as report_main
 
+from helpers import Clock
+
 GREEK = "Σωκράτης Παπαδόπουλος"
 CYRILLIC = "Фёдор Достоевский"
 PERSIAN = "محمد رضایی"
@@ -48,18 +50,9 @@ def result(path: Path, prediction: str, confidence: float, flags=()) -> ImageRes
                        device="cpu", analysed_at="2024-05-02T09:00:00+00:00")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0
-
-    def __call__(self) -> str:
-        self.t += 1
-        return f"2024-05-02T09:{self.t // 60:02d}:{self.t % 60:02d}+00:00"
-
-
 @pytest.fixture
 def store(tmp_path):
-    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock()) as s:
+    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock("2024-05-02T09")) as s:
         yield s
 
 

@@ -25,22 +25,15 @@ from lab_app.core.report_images import Jpeg, JpegSpool, draw_jpeg
 from lab_app.core.report_pdf import StreamingCanvas
 from lab_app.core.results import ImageResult
 
+from helpers import Clock
+
 T1 = dt.datetime(2024, 5, 2, 10, 5, tzinfo=dt.timezone.utc)
 MODEL = {"name": "mobilenetv2-all", "version": "1.2.0", "sha256": "0123456789abcdef" * 4}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0
-
-    def __call__(self) -> str:
-        self.t += 1
-        return f"2024-05-02T09:{self.t // 60 % 60:02d}:{self.t % 60:02d}+00:00"
-
-
 @pytest.fixture
 def store(tmp_path):
-    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock()) as s:
+    with CaseStore(tmp_path / "cases.sqlite3", clock=Clock("2024-05-02T09")) as s:
         yield s
 
 

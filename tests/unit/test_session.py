@@ -11,7 +11,7 @@ from lab_app.core.errors import CaseStoreError
 from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE
 from lab_app.core.session import CaseSession, SessionRuleError
 
-from test_cases import Clock, result
+from helpers import Clock, result
 
 FIELDS = {"patient_id": "P-1", "sample_id": "S-1", "technician": "Ana Tech"}
 LAB = LabInfo("City Hematology Lab", "1 Main St", None)

@@ -1,0 +1,39 @@
+"""Plain helpers shared by the tests (fixtures live in conftest.py and fixtures_*.py).
+
+``from helpers import ...`` works from every test folder: pytest puts tests/ on sys.path for
+tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+from lab_app.core.results import ImageResult
+
+MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
+
+
+class Clock:
+    """Deterministic UTC clock for ``CaseStore(clock=...)``: one second per call, from
+    ``<hour>:00:01`` on (``hour`` like "2024-05-01T10")."""
+
+    def __init__(self, hour: str = "2024-05-01T10") -> None:
+        self.hour = hour
+        self.t = 0
+
+    def __call__(self) -> str:
+        self.t += 1
+        return f"{self.hour}:{self.t // 60 % 60:02d}:{self.t % 60:02d}+00:00"
+
+
+def result(name: str, prediction: str | None = "Pre", confidence: float = 0.9, *,
+           sha: str | None = "auto", flags=(), status: str = "ok", error: str | None = None) -> ImageResult:
+    """An analysed field at /slides/<name> (its sha256 made from the name unless ``sha`` is
+    given); ``prediction=None`` makes a row without a call."""
+    probs = {c: 0.0 for c in ("Benign", "Early", "Pre", "Pro")}
+    if prediction:
+        probs[prediction] = confidence
+    return ImageResult(
+        path=f"/slides/{name}", status=status, error=error, prediction=prediction,
+        confidence=confidence if prediction else None, probabilities=probs if prediction else {},
+        cells=12, flags=list(flags), sha256=(name.encode().hex().ljust(64, "0")[:64] if sha == "auto" else sha),
+        width=640, height=480, segmentation={"preset": "default", "hue": [120, 170]},
+        model=dict(MODEL), device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
