@@ -64,6 +64,12 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
     return buf.getvalue()
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 class ResultsWriter:
     """Owns the output folder's result files for one batch."""
 
@@ -77,20 +83,26 @@ class ResultsWriter:
         self.snapshot_every_s = snapshot_every_s
         self._last_snapshot = 0.0
         self._journal = open(self.out_dir / JOURNAL, "a", encoding="utf-8")
+        if self._journal.tell() and not _ends_with_newline(self.out_dir / JOURNAL):
+            # the run before was cut inside a line: the next row starts on its own line
+            self._journal.write("\n")
 
     @staticmethod
     def read_journal(out_dir: Path) -> dict[str, ImageResult]:
-        """Results of an earlier, interrupted run in ``out_dir`` (a torn last line is ignored)."""
+        """Results of an earlier, interrupted run in ``out_dir``. A line that is not a whole row
+        is ignored (its image is analysed again): a torn last line, cut even inside a character
+        of a non-ASCII file name, or one damaged outside the program."""
         path = Path(out_dir) / JOURNAL
         found: dict[str, ImageResult] = {}
         if not path.exists():
             return found
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_bytes().splitlines():
             try:
-                row = json.loads(line)
-            except ValueError:
+                row = json.loads(line.decode("utf-8"))
+                if isinstance(row, dict) and isinstance(row.get("path"), str):
+                    found[row["path"]] = ImageResult.from_row(row)
+            except (ValueError, TypeError):   # UnicodeDecodeError is a ValueError
                 continue
-            found[row["path"]] = ImageResult.from_row(row)
         return found
 
     def add(self, index: int, result: ImageResult, from_journal: bool = False) -> None:

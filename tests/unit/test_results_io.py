@@ -190,3 +190,34 @@ def test_an_interrupt_between_the_two_snapshot_files_waits_until_both_are_writte
     doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     lines = (tmp_path / "results.csv").read_text(encoding="utf-8").splitlines()
     assert len(doc["images"]) == 2 and len(lines) == 3
+
+
+def test_a_journal_torn_inside_a_non_ascii_character_is_read_without_that_line(tmp_path):
+    """A batch killed while writing the row of 'Zelle ß 血.jpg' left its journal cut inside the
+    character 血; --resume then ended in a UnicodeDecodeError traceback."""
+    a, torn = row("a.jpg"), row("Zelle ß 血.jpg", "Pro")
+    whole = (json.dumps(a.to_row(), ensure_ascii=False) + "\n").encode("utf-8")
+    cut = json.dumps(torn.to_row(), ensure_ascii=False).encode("utf-8")
+    cut = cut[:cut.index("血".encode("utf-8")) + 1]
+    (tmp_path / JOURNAL).write_bytes(whole + cut)
+    assert sorted(ResultsWriter.read_journal(tmp_path)) == ["/in/a.jpg"]
+
+
+def test_journal_lines_that_are_not_rows_are_ignored(tmp_path):
+    """JSON that is not a row (null, a list, a row without its path) was a traceback."""
+    a = row("a.jpg")
+    (tmp_path / JOURNAL).write_text('null\n[1, 2]\n{"status": "ok"}\n"text"\n'
+                                    + json.dumps(a.to_row()) + "\n", encoding="utf-8")
+    assert sorted(ResultsWriter.read_journal(tmp_path)) == ["/in/a.jpg"]
+
+
+def test_a_resumed_run_starts_its_rows_on_a_new_line_after_a_torn_one(tmp_path):
+    """The row a resumed run appended went onto the torn last line of the run before, and was
+    lost to the next --resume with it."""
+    a, b = row("a.jpg"), row("b.jpg", "Pro")
+    (tmp_path / JOURNAL).write_text(json.dumps(a.to_row()) + "\n" + '{"path": "/in/t',
+                                    encoding="utf-8")
+    w = ResultsWriter(tmp_path, HEADER, CLASSES, NAMES, snapshot_every_s=1e9)
+    w.add(0, b)
+    w._journal.close()
+    assert sorted(ResultsWriter.read_journal(tmp_path)) == ["/in/a.jpg", "/in/b.jpg"]
