@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="low-confidence threshold for the flags and the report's marks, between "
                         "0 and 1 (default: the model card's calibrated one)")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted batch in DIR instead of starting again")
+                   help="continue an interrupted batch in DIR instead of starting again (files "
+                        "changed since, and those that failed, are analysed again)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -185,6 +186,19 @@ def check_out_dir(out: Path) -> str | None:
 def _probe_write(out: Path) -> None:
     with tempfile.TemporaryFile(dir=out, prefix=".labapp-probe-"):
         pass
+
+
+def _file_sha256(path: str) -> str | None:
+    """The sha256 of a file's bytes, or None when it cannot be read (for --resume)."""
+    import hashlib
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _close_after_failure(writer) -> None:
@@ -272,6 +286,10 @@ def run(args: argparse.Namespace) -> int:
         # Only reuse rows made with the same model and segmentation.
         done = {p: r for p, r in done.items() if r.model.get("sha256") == engine.info["sha256"]
                 and r.segmentation == seg.to_json()}
+        # ... and only for files that still hold the bytes they analysed: a file replaced or
+        # completed since (or one that failed) is analysed again.
+        done = {p: r for p, r in done.items() if r.status == "ok" and r.sha256
+                and _file_sha256(p) == r.sha256}
         for r in done.values():  # their low-confidence flag follows this run's threshold
             r.flags = [f for f in r.flags if f != FLAG_LOW_CONFIDENCE]
             if r.confidence is not None and r.confidence < threshold:
