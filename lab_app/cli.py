@@ -243,7 +243,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         paths = []
     else:
-        paths = iter_image_paths(args.inputs)
+        # --out inside (or the same as) an input folder: a second run must not analyse the
+        # first one's masks
+        paths = iter_image_paths(args.inputs, skip=[out, out / "masks"])
     if not paths and not args.watch:
         print("labapp-batch: no images found in the given inputs.", file=sys.stderr)
         return EXIT_USAGE

@@ -380,10 +380,11 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _images_in_folder(folder: Path) -> list[Path]:
+def _images_in_folder(folder: Path, skip: frozenset[str] = frozenset()) -> list[Path]:
     found = []
     for root, dirs, files in os.walk(folder):  # symlinked folders are not followed: no loops
-        dirs[:] = [d for d in dirs if not _is_hidden(d)]
+        dirs[:] = [d for d in dirs if not _is_hidden(d)
+                   and os.path.realpath(os.path.join(root, d)) not in skip]
         found.extend(Path(root, f) for f in files
                      if not _is_hidden(f) and Path(f).suffix.lower() in IMAGE_EXTENSIONS)
     return sorted(found, key=lambda p: [_natural_key(part) for part in p.relative_to(folder).parts])
@@ -396,16 +397,20 @@ def _identity(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
 
-def walk_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+def walk_image_paths(inputs: Iterable[str | os.PathLike[str]],
+                     skip: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Path]:
     """Yield the image files named by the inputs, each once.
 
-    Folders are searched recursively in natural name order, skipping hidden entries and files
-    without an image extension. Anything else named explicitly (a file of any type, or a path
-    that does not exist) is kept, so that it is reported as a failed input rather than lost."""
+    Folders are searched recursively in natural name order, skipping hidden entries, files
+    without an image extension and the folders in ``skip`` (the batch's own output folder, when
+    it lies inside an input folder: its masks are not new fields). Anything else named
+    explicitly (a file of any type, or a path that does not exist) is kept, so that it is
+    reported as a failed input rather than lost."""
     seen: set[Path] = set()
+    skipped = frozenset(os.path.realpath(s) for s in skip)
     for item in inputs:
         path = Path(item)
-        candidates = _images_in_folder(path) if path.is_dir() else [path]
+        candidates = _images_in_folder(path, skipped) if path.is_dir() else [path]
         for candidate in candidates:
             key = _identity(candidate)
             if key not in seen:
@@ -413,6 +418,7 @@ def walk_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> Iterator[Path]
                 yield candidate
 
 
-def iter_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def iter_image_paths(inputs: Iterable[str | os.PathLike[str]],
+                     skip: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """The image files named by the inputs as a list, in order; see walk_image_paths."""
-    return list(walk_image_paths(inputs))
+    return list(walk_image_paths(inputs, skip))

@@ -82,3 +82,16 @@ def test_resume_tries_a_failed_file_again(fields, shipped_fields, model_dir, tmp
     assert cli.main(_args([fields], out, model_dir, "--resume")) == 0
     assert prepared == ["late.jpg"]
     assert all(r["status"] == "ok" for r in _rows(out))
+
+
+@pytest.mark.parametrize("where", ["inside", "same"])
+def test_a_second_run_does_not_analyse_its_own_masks(fields, model_dir, where):
+    """--out inside the input folder (or the input folder itself) with --save-masks: the second
+    run analysed the first one's masks as fields (and put them into the case with --report)."""
+    out = fields / "results" if where == "inside" else fields
+    args = _args([fields], out, model_dir, "--save-masks")
+    assert cli.main(args) == 0
+    assert len(list((out / "masks").glob("*.png"))) == 3
+    assert cli.main(args) == 0
+    assert sorted(Path(r["path"]).name for r in _rows(out)) == sorted(
+        p.name for p in fields.glob("*.jpg"))
