@@ -169,7 +169,7 @@ def _model_card(model_dir: Path | None,
         meta = _read_json(model_dir / "model.json")
         if meta is None:
             raise _UsageProblem(f"{model_dir} is not a model folder (model.json missing or unreadable).")
-        return meta, meta.get("metrics")
+        return meta, _metrics(meta)
     shas, recorded = set(), False
     for img in case.images:
         model = img.result.model or {}
@@ -187,8 +187,15 @@ def _model_card(model_dir: Path | None,
         except ModelLoadError:
             identity = None
         if meta and (meta.get("sha256") in shas or identity in shas):
-            return meta, None if recorded else meta.get("metrics")
+            return meta, None if recorded else _metrics(meta)
     return None, None
+
+
+def _metrics(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """model.json's validation figures; None when they are missing or not figures (a model.json
+    edited by hand: the report then says they were not provided)."""
+    metrics = meta.get("metrics")
+    return metrics if isinstance(metrics, dict) else None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

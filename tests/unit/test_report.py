@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import unicodedata
 from pathlib import Path
@@ -411,3 +412,19 @@ def test_pdf_metadata_dates_are_the_generation_time(store, case_id, tmp_path):
     out = build_report(store, case_id, tmp_path / "r.pdf", generated_at=T1)
     info = PdfReader(out).metadata
     assert info["/CreationDate"].startswith("D:" + T1.strftime("%Y%m%d%H%M%S"))
+
+
+@pytest.mark.parametrize("metrics", ["97%", [0.97], {"accuracy": "high", "n": "many"}])
+def test_cli_model_card_with_odd_metrics_prints_without_them(store, case_id, tmp_path, capsys,
+                                                             cli_env, metrics):
+    """--model DIR whose model.json holds metrics that are not figures (edited by hand) ended
+    in an AttributeError traceback; the report now says the figures were not provided."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text(json.dumps({"name": "m", "version": "1", "metrics": metrics}),
+                                      encoding="utf-8")
+    out = tmp_path / "odd.pdf"
+    assert report_main([str(case_id), "--out", str(out), "--db", str(store.path),
+                        "--model", str(model)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert "validation figures were not provided" in " ".join(" ".join(pdf_text(out)).split())
