@@ -41,6 +41,13 @@ def _colour_balance(acquisition: dict) -> str:
     return "gains " + " ".join(f"{g:.3f}" for g in gains) + where
 
 
+def _text(value: str | None) -> str:
+    """Text from file names (path, error, duplicate_of) with spreadsheet formulas neutralised,
+    as in the case CSV export (case_export._cell): a leading = + - @ gets a quote."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -49,7 +56,7 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
         model = r.get("model") or {}
         acq = r.get("acquisition") or {}
         w.writerow([
-            r["path"], r["status"], r.get("error") or "", r.get("prediction") or "",
+            _text(r["path"]), r["status"], _text(r.get("error")), r.get("prediction") or "",
             display_names.get(r.get("prediction") or "", ""),
             "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
             "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
@@ -60,7 +67,7 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
              for c in classes] + [
             "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
             "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
-            _colour_balance(acq), r.get("duplicate_of") or ""])
+            _colour_balance(acq), _text(r.get("duplicate_of"))])
     return buf.getvalue()
 
 

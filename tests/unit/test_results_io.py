@@ -221,3 +221,17 @@ def test_a_resumed_run_starts_its_rows_on_a_new_line_after_a_torn_one(tmp_path):
     w.add(0, b)
     w._journal.close()
     assert sorted(ResultsWriter.read_journal(tmp_path)) == ["/in/a.jpg", "/in/b.jpg"]
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x\").jpg", "+1.jpg", "-dash.jpg", "@SUM(A1).jpg"])
+def test_file_names_that_look_like_formulas_are_text_in_the_csv(name):
+    """A field named '=HYPERLINK(...).jpg' given as a relative path went into results.csv as a
+    formula a spreadsheet runs (path, error and duplicate_of cells); the case CSV export already
+    neutralises them."""
+    failed = ImageResult(path=name, status="error", error=f"{name}: the file is empty (0 bytes).",
+                         flags=["load_error"])
+    dup = row("b.jpg")
+    dup.duplicate_of = name
+    a, b = _csv([failed, dup])
+    assert a["path"] == "'" + name and a["error"].startswith("'" + name)
+    assert b["duplicate_of"] == "'" + name and b["path"] == "/in/b.jpg"
