@@ -6,6 +6,9 @@ tests/conftest.py.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from lab_app.core.results import ImageResult
 
 MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
@@ -37,3 +40,17 @@ def result(name: str, prediction: str | None = "Pre", confidence: float = 0.9, *
         cells=12, flags=list(flags), sha256=(name.encode().hex().ljust(64, "0")[:64] if sha == "auto" else sha),
         width=640, height=480, segmentation={"preset": "default", "hue": [120, 170]},
         model=dict(MODEL), device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
+
+
+def raw_sql(where: str | Path, sql: str, *args) -> None:
+    """A change made outside the program: plain SQL, committed on a connection of its own, to an
+    SQLite file or a PostgreSQL URL."""
+    if str(where).startswith("postgresql://"):
+        import psycopg
+        with psycopg.connect(str(where), autocommit=True) as conn:
+            conn.execute(sql, args or None)
+        return
+    conn = sqlite3.connect(where)
+    with conn:
+        conn.execute(sql, args)
+    conn.close()

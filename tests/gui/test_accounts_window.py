@@ -8,17 +8,10 @@ import pytest
 from lab_app.core.accounts import MEANING, MEANING_REVIEWER, Accounts
 from lab_app.core.case_models import LabInfo, Patient, Sample
 from lab_app.core.cases import CaseStore
-from lab_app.core.results import ImageResult
+
+from helpers import result
 
 PW = {"ada": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12"}
-
-
-def _result(name: str) -> ImageResult:
-    return ImageResult(path=f"/slides/{name}", status="ok", prediction="Pre", confidence=0.97,
-                       probabilities={"Benign": 0.01, "Early": 0.01, "Pre": 0.97, "Pro": 0.01},
-                       cells=9, flags=[], sha256=name.encode().hex().ljust(64, "0")[:64],
-                       width=64, height=64, segmentation={}, model={"name": "m", "version": "1"},
-                       device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def accounts_db(gui_dirs):
         a.create_user("rui", PW["rui"], "reviewer", full_name="Rui Review", actor="ada")
         case = store.create_case(patient=Patient("P-1", "Pat"), sample=Sample("S-1"),
                                  technician="Ana Tech (ana)", lab=LabInfo("Lab"),
-                                 actor="Ana Tech (ana)", results=[_result("a.jpg")])
+                                 actor="Ana Tech (ana)", results=[result("a.jpg")])
     return db, case.id
 
 
@@ -106,7 +99,7 @@ def test_a_change_from_another_workstation_is_not_overwritten(make_window, scrip
     _, db = gui_dirs
     with CaseStore(db) as other:
         case = other.create_case(patient=Patient("P-1"), sample=Sample("S-1"), technician="Ana Tech",
-                                 results=[_result("a.jpg"), _result("b.jpg")])
+                                 results=[result("a.jpg"), result("b.jpg")])
     win = make_window(load_engine=False, dialogs=scripted_dialogs)
     assert win.open_case(case.id)
     with CaseStore(db) as other:                    # the second workstation

@@ -3,31 +3,20 @@ broken) and keeps it read-only."""
 
 from __future__ import annotations
 
-import sqlite3
-
 from lab_app.core.case_models import Patient
 from lab_app.core.cases import CaseStore
-from lab_app.core.results import ImageResult
 
-
-def _result(name: str) -> ImageResult:
-    return ImageResult(path=f"/slides/{name}", status="ok", prediction="Pre", confidence=0.97,
-                       probabilities={"Benign": 0.01, "Early": 0.01, "Pre": 0.97, "Pro": 0.01},
-                       cells=10, sha256=name.encode().hex().ljust(64, "0")[:64], width=64,
-                       height=64, model={"name": "m", "version": "1", "sha256": "ab" * 32})
+from helpers import raw_sql, result
 
 
 def test_opening_a_changed_case_shows_a_message(make_window, gui_dirs):
     _, db = gui_dirs
     with CaseStore(db) as store:
         case = store.create_case(patient=Patient("P-9"), technician="Tech",
-                                 results=[_result("a.jpg"), _result("b.jpg")])
+                                 results=[result("a.jpg"), result("b.jpg")])
         intact = store.create_case(patient=Patient("P-10"), technician="Tech",
-                                   results=[_result("c.jpg")])
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE images SET prediction = 'Pro' WHERE path = '/slides/a.jpg'")
-    conn.close()
+                                   results=[result("c.jpg")])
+    raw_sql(db, "UPDATE images SET prediction = 'Pro' WHERE path = '/slides/a.jpg'")
     win = make_window(load_engine=False)
     assert win.open_case(intact.id)
     assert win.dialogs.errors == []
@@ -44,11 +33,8 @@ def test_a_changed_case_is_read_only_in_the_session(tmp_path):
     db = tmp_path / "c.sqlite3"
     with CaseStore(db) as store:
         case = store.create_case(patient=Patient("P-1"), technician="Tech",
-                                 results=[_result("a.jpg")])
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE cases SET patient_name = 'Someone Else'")
-    conn.close()
+                                 results=[result("a.jpg")])
+    raw_sql(db, "UPDATE cases SET patient_name = 'Someone Else'")
     with CaseStore(db) as store:
         session = CaseSession(store)
         session.open_case(case.id)

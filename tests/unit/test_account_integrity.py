@@ -5,7 +5,6 @@ record, the v7 migration chains an existing log; SQLite and PostgreSQL (tests/fi
 from __future__ import annotations
 
 import io
-import sqlite3
 
 import pytest
 
@@ -14,6 +13,8 @@ from lab_app.core import accounts as acc
 from lab_app.core import cases_schema
 from lab_app.core.accounts import AccountError, Accounts
 from lab_app.core.cases import CaseStore
+
+from helpers import raw_sql
 
 PW = {"admin": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12"}
 ADMIN = "Ada Admin (admin)"
@@ -24,19 +25,6 @@ def where(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "cases.sqlite3")
     return request.getfixturevalue("pg_url")
-
-
-def _raw(where: str, sql: str) -> None:
-    """A change made outside the program: plain SQL on a connection of its own."""
-    if where.startswith("postgresql://"):
-        import psycopg
-        with psycopg.connect(where, autocommit=True) as conn:
-            conn.execute(sql)
-        return
-    conn = sqlite3.connect(where)
-    with conn:
-        conn.execute(sql)
-    conn.close()
 
 
 def _accounts(where: str) -> None:
@@ -84,7 +72,7 @@ def test_what_the_program_writes_verifies_and_failed_sign_ins_are_on_record(wher
 ])
 def test_a_change_made_with_sql_is_found(where, sql, found_text):
     _accounts(where)
-    _raw(where, sql)
+    raw_sql(where, sql)
     with CaseStore(where) as store:
         found = Accounts(store).verify()
     assert not found.intact and found_text in found.message(), found.problems
@@ -92,7 +80,7 @@ def test_a_change_made_with_sql_is_found(where, sql, found_text):
 
 def test_an_account_changed_outside_the_program_is_refused(where):
     _accounts(where)
-    _raw(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
+    raw_sql(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
     with CaseStore(where) as store:
         a = Accounts(store)
         with pytest.raises(AccountError, match="'ana' was changed outside the program .* cannot "
@@ -112,7 +100,7 @@ def test_the_verify_commands_check_the_account_log(where, tmp_path, monkeypatch,
     assert "account log of 4 entries intact" in capsys.readouterr().out
     assert report_cli.main(["--verify", "--db", where]) == 0
     assert "0 cases checked" in capsys.readouterr().out
-    _raw(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
+    raw_sql(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
     assert users_cli.main(["--db", where, "verify"]) == 1
     assert "accounts were changed outside the program" in capsys.readouterr().err
     assert report_cli.main(["--verify", "--db", where]) == 1
@@ -144,7 +132,7 @@ def test_a_v6_account_log_is_chained_at_migration(where, monkeypatch):
         assert actions == [("create", "admin", "it"), ("create", "ana", "it"),
                            ("integrity", "admin", "program"), ("integrity", "ana", "program")]
         assert a.authenticate("ana", PW["ana"]).role == "technician"
-    _raw(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
+    raw_sql(where, "UPDATE users SET role = 'admin' WHERE name = 'ana'")
     with CaseStore(where) as store:
         assert not Accounts(store).verify().intact
 
@@ -192,7 +180,7 @@ def test_writers_at_several_workstations_keep_one_chain(where):
 
 def test_accounts_disabled_with_sql_do_not_turn_sign_in_off(where):
     _accounts(where)
-    _raw(where, "UPDATE users SET active = 0")
+    raw_sql(where, "UPDATE users SET active = 0")
     with CaseStore(where) as store:
         a = Accounts(store)
         assert a.enabled()                       # fails closed: nobody signs in

@@ -13,8 +13,9 @@ from lab_app.core import accounts as acc
 from lab_app.core.accounts import AccountError, Accounts
 from lab_app.core.case_models import LabInfo, Patient, Sample
 from lab_app.core.cases import CaseStore
-from lab_app.core.results import ImageResult
 from lab_app.core.session import CaseSession, SessionRuleError
+
+from helpers import result
 
 PW = {"admin": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12", "max": "max-pass-12"}
 
@@ -34,14 +35,6 @@ def accounts(store) -> Accounts:
     a.create_user("ana", PW["ana"], "technician", full_name="Ana Tech", actor="Ada Admin (admin)")
     a.create_user("rui", PW["rui"], "reviewer", full_name="Dr. Rui Review", actor="Ada Admin (admin)")
     return a
-
-
-def _result(name: str) -> ImageResult:
-    return ImageResult(path=f"/slides/{name}", status="ok", prediction="Pre", confidence=0.97,
-                       probabilities={"Benign": 0.01, "Early": 0.01, "Pre": 0.97, "Pro": 0.01},
-                       cells=9, flags=[], sha256=name.encode().hex().ljust(64, "0")[:64],
-                       width=64, height=64, segmentation={}, model={"name": "m", "version": "1"},
-                       device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
 
 
 # ------------------------------------------------------------------------------- passwords
@@ -107,7 +100,7 @@ def _reviewed_session(store, account) -> CaseSession:
     session.account = account
     case = store.create_case(patient=Patient("P-1"), sample=Sample("S-1"),
                              technician=account.signature, lab=LabInfo("Lab"),
-                             actor=account.signature, results=[_result("a.jpg")])
+                             actor=account.signature, results=[result("a.jpg")])
     session.open_case(case.id)
     session.decide(session.rows[0], account.signature, "accepted")
     return session

@@ -13,35 +13,17 @@ from lab_app.core.case_models import LabInfo, Patient, Sample
 from lab_app.core.cases import CaseStore, DecisionChange
 from lab_app.core.cases_schema import MIGRATIONS
 from lab_app.core.errors import CaseLockedError
-from lab_app.core.results import ImageResult
 
-MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
-
-
-def _result(name: str, prediction: str = "Pre", confidence: float = 0.97) -> ImageResult:
-    probs = {c: 0.01 for c in ("Benign", "Early", "Pre", "Pro")}
-    probs[prediction] = confidence
-    return ImageResult(path=f"/slides/{name}", status="ok", prediction=prediction,
-                       confidence=confidence, probabilities=probs, cells=10, flags=[],
-                       sha256=name.encode().hex().ljust(64, "0")[:64], width=64, height=64,
-                       segmentation={"preset": "default"}, model=dict(MODEL), device="cpu",
-                       analysed_at="2024-05-01T10:00:00+00:00")
+from helpers import raw_sql, result
 
 
 def _signed_case(store: CaseStore):
     case = store.create_case(patient=Patient("P-1", "Ana Example", "1970-01-02", "F"),
                              sample=Sample("S-1"), technician="Tech", lab=LabInfo("Lab"),
-                             results=[_result("a.jpg"), _result("b.jpg", "Pro")])
+                             results=[result("a.jpg"), result("b.jpg", "Pro")])
     for img in case.images:
         store.set_decision(case.id, img.id, "Tech", "accepted")
     return store.sign_off(case.id, "Tech")
-
-
-def _raw(db: Path, sql: str, *args) -> None:
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute(sql, args)
-    conn.close()
 
 
 @pytest.fixture
@@ -75,7 +57,7 @@ def test_a_raw_sql_change_on_a_signed_case_is_found(db, sql):
     with CaseStore(db) as store:
         case = _signed_case(store)
         before = store.verify_case(case.id)
-    _raw(db, sql)
+    raw_sql(db, sql)
     with CaseStore(db) as store:
         found = store.verify_case(case.id)
         assert not found.intact
@@ -86,7 +68,7 @@ def test_a_raw_sql_change_on_a_signed_case_is_found(db, sql):
 def test_an_image_row_inserted_outside_the_program_is_found(db):
     with CaseStore(db) as store:
         case = _signed_case(store)
-    _raw(db, "INSERT INTO images (case_id, path, added_at, status) VALUES (?, '/x.jpg', 'now', 'ok')",
+    raw_sql(db, "INSERT INTO images (case_id, path, added_at, status) VALUES (?, '/x.jpg', 'now', 'ok')",
          case.id)
     with CaseStore(db) as store:
         problems = store.verify_case(case.id).problems
@@ -97,20 +79,20 @@ def test_a_changed_case_is_read_only_until_checked(db):
     """The next legitimate change must not seal over a change made outside the program."""
     with CaseStore(db) as store:
         case = store.create_case(patient=Patient("P-2"), technician="Tech",
-                                 results=[_result("a.jpg"), _result("b.jpg")])
-    _raw(db, "UPDATE images SET prediction = 'Pro' WHERE path = '/slides/a.jpg'")
+                                 results=[result("a.jpg"), result("b.jpg")])
+    raw_sql(db, "UPDATE images SET prediction = 'Pro' WHERE path = '/slides/a.jpg'")
     with CaseStore(db) as store:
         a = case.images[0].id
         with pytest.raises(CaseLockedError, match="changed outside the program"):
             store.set_decision(case.id, a, "Tech", "accepted")
         with pytest.raises(CaseLockedError, match="changed outside the program"):
-            store.add_result(case.id, _result("a.jpg"))
+            store.add_result(case.id, result("a.jpg"))
         # The untouched image can still be reviewed, but the case cannot be signed.
         store.set_decision(case.id, case.images[1].id, "Tech", "accepted")
-        _raw(db, "UPDATE images SET decision = 'accepted' WHERE id = ?", a)
+        raw_sql(db, "UPDATE images SET decision = 'accepted' WHERE id = ?", a)
         with pytest.raises(CaseLockedError, match="changed outside the program"):
             store.sign_off(case.id, "Tech")
-    _raw(db, "UPDATE cases SET patient_id = 'P-3'")
+    raw_sql(db, "UPDATE cases SET patient_id = 'P-3'")
     with CaseStore(db) as store, pytest.raises(CaseLockedError):
         store.update_case(case.id, "Tech", physician="Dr. B")
 
@@ -118,7 +100,7 @@ def test_a_changed_case_is_read_only_until_checked(db):
 def test_verify_all_names_each_changed_case(db):
     with CaseStore(db) as store:
         one, two = _signed_case(store), _signed_case(store)
-    _raw(db, "UPDATE images SET prediction = 'Benign' WHERE case_id = ?", two.id)
+    raw_sql(db, "UPDATE images SET prediction = 'Benign' WHERE case_id = ?", two.id)
     with CaseStore(db) as store:
         found = {f.case_id: f.intact for f in store.verify_all()}
     assert found == {one.id: True, two.id: False}
@@ -142,7 +124,7 @@ def test_a_v3_database_is_chained_at_migration(db):
         assert found.intact, found.problems
         actions = [e.action for e in store.audit(1)]
         assert "integrity" in actions                  # where coverage began is on record
-    _raw(db, "UPDATE images SET prediction = 'Pro'")
+    raw_sql(db, "UPDATE images SET prediction = 'Pro'")
     with CaseStore(db) as store:
         assert not store.verify_case(1).intact
 
@@ -152,7 +134,7 @@ def test_the_report_of_a_changed_case_carries_a_warning(db, tmp_path):
     from lab_app.core.report import render_report
     with CaseStore(db) as store:
         case = _signed_case(store)
-    _raw(db, "UPDATE images SET prediction = 'Early' WHERE path = '/slides/b.jpg'")
+    raw_sql(db, "UPDATE images SET prediction = 'Early' WHERE path = '/slides/b.jpg'")
     with CaseStore(db) as store:
         case = store.get_case(case.id)
         case.integrity = store.verify_case(case.id)
@@ -174,7 +156,7 @@ def test_labapp_report_names_a_changed_case_and_verify_checks_the_database(db, t
     assert report_main([str(one.id), "--out", str(tmp_path / "one.pdf"), "--db", str(db)]) == 0
     assert "Audit chain digest" in _pdf_text((tmp_path / "one.pdf").read_bytes())
     assert report_main(["--verify", "--db", str(db)]) == 0
-    _raw(db, "UPDATE images SET prediction = 'Early' WHERE case_id = ?", two.id)
+    raw_sql(db, "UPDATE images SET prediction = 'Early' WHERE case_id = ?", two.id)
     capsys.readouterr()
     assert report_main([str(two.id), "--out", str(tmp_path / "two.pdf"), "--db", str(db)]) == 1
     err = capsys.readouterr().err
@@ -192,7 +174,7 @@ def test_the_json_export_carries_the_verdict(db, tmp_path):
         case = _signed_case(store)
         doc = json.loads(store.export_json(case.id, tmp_path / "a.json").read_text(encoding="utf-8"))
         assert doc["integrity"]["intact"] is True and len(doc["integrity"]["digest"]) == 64
-    _raw(db, "UPDATE images SET confidence = 0.99")
+    raw_sql(db, "UPDATE images SET confidence = 0.99")
     with CaseStore(db) as store:
         doc = json.loads(store.export_json(case.id, tmp_path / "b.json").read_text(encoding="utf-8"))
     assert doc["integrity"]["intact"] is False and doc["integrity"]["problems"]

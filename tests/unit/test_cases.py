@@ -24,7 +24,7 @@ from lab_app.core.cases_schema import CURRENT_VERSION, SCHEMA_V1
 from lab_app.core.errors import CaseLockedError, CaseStoreError
 from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE
 
-from helpers import Clock, result
+from helpers import Clock, raw_sql, result
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -423,15 +423,11 @@ def test_refuses_newer_schema_and_foreign_db(tmp_path):
     newer = tmp_path / "newer.sqlite3"
     with CaseStore(newer):
         pass
-    conn = sqlite3.connect(newer)
-    conn.execute("PRAGMA user_version = 99")
-    conn.close()
+    raw_sql(newer, "PRAGMA user_version = 99")
     with pytest.raises(CaseStoreError, match="newer version"):
         CaseStore(newer)
     foreign = tmp_path / "foreign.sqlite3"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE t (x)")
-    conn.close()
+    raw_sql(foreign, "CREATE TABLE t (x)")
     with pytest.raises(CaseStoreError, match="not a case database"):
         CaseStore(foreign)
     junk = tmp_path / "junk.sqlite3"
