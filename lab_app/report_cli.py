@@ -4,7 +4,7 @@
                   [--appendix] [--overwrite] [--db PATH] [--model DIR]
     labapp-report --verify [--db PATH]
 
-Exit codes: 0 written; 1 the case is unknown, the file exists (without --overwrite) or cannot be
+Exit codes: 0 written; 1 the case (or the --db database) is unknown, the file exists (without --overwrite) or cannot be
 written (one-line message on stderr), or the case was changed outside the program (its audit
 chain is broken: the report is written with a warning box at the top, and the line names the
 case); 2 usage error (also a --db URL other than postgresql://). --verify checks every
@@ -73,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         check_db_location(args.db)
     except LabAppError as exc:
         parser.error(str(exc))
+    if args.db and "://" not in args.db:
+        from .core.cases import resolve_db_path
+        if not resolve_db_path(args.db).is_file():
+            # Opening it would create an empty database and report "no case N" / "0 cases".
+            print(f"{PROG}: error: There is no case database at {args.db}; check --db.",
+                  file=sys.stderr)
+            return 1
     if args.verify:
         return _verify(args.db)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")

@@ -428,3 +428,15 @@ def test_cli_model_card_with_odd_metrics_prints_without_them(store, case_id, tmp
                         "--model", str(model)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert "validation figures were not provided" in " ".join(" ".join(pdf_text(out)).split())
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_cli_a_database_that_is_not_there_is_named_not_created(tmp_path, capsys, cli_env, verify):
+    """--db with a mistyped file name created an empty case database there and then said
+    'There is no case 1' (or '0 cases checked')."""
+    missing = tmp_path / "cases-typo.sqlite3"
+    argv = ["--verify"] if verify else ["1", "--out", str(tmp_path / "r.pdf")]
+    assert report_main(argv + ["--db", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no case database at" in err and str(missing) in err
+    assert not missing.exists()
