@@ -6,10 +6,17 @@ tests/conftest.py.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 from lab_app.core.results import ImageResult
+
+REPO = Path(__file__).resolve().parents[1]
+# The 8 sample fields shipped in resources/samples (2 per class), sorted by name.
+SAMPLES_DIR = REPO / "resources" / "samples"
+SAMPLES = sorted(SAMPLES_DIR.glob("*.jpg"))
+assert len(SAMPLES) >= 4, f"{SAMPLES_DIR} should hold the bundled sample fields (it is in git)"
 
 MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
 
@@ -40,6 +47,15 @@ def result(name: str, prediction: str | None = "Pre", confidence: float = 0.9, *
         cells=12, flags=list(flags), sha256=(name.encode().hex().ljust(64, "0")[:64] if sha == "auto" else sha),
         width=640, height=480, segmentation={"preset": "default", "hue": [120, 170]},
         model=dict(MODEL), device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
+
+
+def copy_samples(folder: Path, count: int | None = None) -> Path:
+    """The first ``count`` bundled sample fields (all 8 when None) copied into ``folder``,
+    which is created; returns ``folder``."""
+    folder.mkdir()
+    for p in SAMPLES[:count]:
+        shutil.copy(p, folder / p.name)
+    return folder
 
 
 def raw_sql(where: str | Path, sql: str, *args) -> None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import SAMPLES
 
 
 def test_the_window_counts_every_file(make_window, tmp_path, gui):
-    samples = sorted((REPO / "resources" / "samples").glob("*.jpg"))
     folder = tmp_path / "in"
     folder.mkdir()
-    for k, src in enumerate(samples[:3]):
+    for k, src in enumerate(SAMPLES[:3]):
         shutil.copy(src, folder / f"{k}.jpg")
-    shutil.copy(samples[0], folder / "3-copy-of-0.jpg")
+    shutil.copy(SAMPLES[0], folder / "3-copy-of-0.jpg")
     win = gui.analysed_window(make_window, folder)
     text = win.summary.other_label.text()
     assert text.startswith("4 analysed") and "1 byte-identical duplicate" in text

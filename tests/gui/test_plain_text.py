@@ -4,19 +4,18 @@ name cannot hold "/", so no closing tag) is shown with its brackets, never as bo
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import SAMPLES
+
 NAME = "<b>x &amp; <i>y.jpg"
 
 
 def test_a_file_name_with_tags_is_shown_literally(make_window, tmp_path, gui):
     folder = tmp_path / "tags"
     folder.mkdir()
-    sample = sorted((REPO / "resources" / "samples").glob("*.jpg"))[0]
-    shutil.copy(sample, folder / NAME)
+    shutil.copy(SAMPLES[0], folder / NAME)
     win = gui.analysed_window(make_window, folder)
     win.select_proxy_row(0)
     gui.qtbot.waitUntil(lambda: win.viewer.title.text() != "")

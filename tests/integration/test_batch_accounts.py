@@ -5,7 +5,6 @@ anything else is refused with exit 2 and a sentence. Without accounts nothing ch
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,14 @@ from lab_app.cli import main
 from lab_app.core.accounts import Accounts
 from lab_app.core.cases import CaseStore
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import copy_samples
+
 PW = {"ada": "admin-pass-1", "ana": "ana-pass-12"}
 
 
 @pytest.fixture
 def two_fields(tmp_path) -> Path:
-    images = sorted((REPO / "resources" / "samples").glob("*.jpg"))[:2]
-    if len(images) < 2:
-        pytest.skip("resources/samples has no sample images")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for p in images:
-        shutil.copy(p, folder / p.name)
-    return folder
+    return copy_samples(tmp_path / "in", 2)
 
 
 def _with_accounts(where: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,12 @@ from PIL import Image
 
 from lab_app.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "resources" / "samples"
+from helpers import copy_samples
 
 
 @pytest.fixture
 def samples(tmp_path) -> Path:
-    images = sorted(p for p in SAMPLES.glob("*.jpg"))
-    if len(images) < 4:
-        pytest.skip("resources/samples has no sample images")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for p in images:
-        shutil.copy(p, folder / p.name)
-    return folder
+    return copy_samples(tmp_path / "in")
 
 
 def _results(out: Path) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,17 +19,12 @@ from lab_app import cli
 from lab_app.core import results_io
 from lab_app.core.results_io import JOURNAL, ResultsWriter
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = sorted((REPO / "resources" / "samples").glob("*.jpg"))
+from helpers import REPO, SAMPLES, copy_samples
 
 
 @pytest.fixture
 def fields(tmp_path) -> Path:
-    d = tmp_path / "fields"
-    d.mkdir()
-    for f in SAMPLES[:4]:
-        shutil.copy(f, d / f.name)
-    return d
+    return copy_samples(tmp_path / "fields", 4)
 
 
 def _run(capsys, *argv) -> tuple[int, str]:

@@ -16,8 +16,7 @@ from lab_app.core.case_models import Patient
 from lab_app.core.cases import CaseStore
 from lab_app.core.results import ImageResult
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = sorted((REPO / "resources" / "samples").glob("*.jpg"))
+from helpers import SAMPLES
 
 
 @pytest.fixture

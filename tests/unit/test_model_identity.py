@@ -14,6 +14,8 @@ from model.errors import ModelLoadError
 from model.inference import InferenceEngine
 from model.manifest import MANIFEST, identity_of, main as manifest_main, read_manifest, verify_model
 
+from helpers import SAMPLES
+
 
 def _copy(model_dir: Path, dst: Path) -> Path:
     shutil.copytree(model_dir, dst)
@@ -114,9 +116,7 @@ def test_labapp_batch_refuses_a_changed_model_in_one_line(model_dir, tmp_path, c
     from lab_app import cli
     d = _copy(model_dir, tmp_path / "m")
     _edit_json(d, temperature=0.05)
-    sample = next(p for p in (Path(__file__).resolve().parents[2] / "resources" / "samples").rglob("*")
-                  if p.suffix.lower() in (".jpg", ".png", ".tif", ".bmp"))
-    rc = cli.main([str(sample), "--out", str(tmp_path / "out"), "--model", str(d), "--quiet"])
+    rc = cli.main([str(SAMPLES[0]), "--out", str(tmp_path / "out"), "--model", str(d), "--quiet"])
     err = capsys.readouterr().err
     assert rc == cli.EXIT_FATAL
     assert err.count("\n") == 1 and "model.json" in err and "Traceback" not in err

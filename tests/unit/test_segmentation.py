@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +18,8 @@ from lab_app.core.segmentation import (PALE_PINK_NUCLEI, PRESET_NAMES, HsvRange,
 from model.preprocessing import PreprocessConfig, balance_field
 from model.shifts import SHIFTS, stain_amount
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+from helpers import SAMPLES_DIR
+
 # The analysis balances every field to the training fields' background before segmenting it
 # (lab_app/core/pipeline.py, prepare_field); the tests do the same.
 BALANCE = PreprocessConfig(224, white_balance=(249.0, 255.0, 252.0))
@@ -97,13 +97,13 @@ def test_cells_are_consistent_with_the_mask(real_images):
 LAMP_FLOOR = {("WBC-Benign-331.jpg", "lamp_warm"): 0.7}
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.jpg")))
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES_DIR.glob("*.jpg")))
 @pytest.mark.parametrize("shift", ["lamp_warm", "lamp_cool"])
 def test_mask_barely_moves_under_another_lamp(name, shift):
     """A bundled sample and the same field under a warmer or cooler lamp, both colour-balanced
     as the analysis does: the default preset's masks agree (IoU >= 0.9; 0.94..0.996 measured
     except Benign-331 under the warm lamp)."""
-    rgb = load_rgb(SAMPLES / name).rgb
+    rgb = load_rgb(SAMPLES_DIR / name).rgb
     before = segment(_balanced(rgb)).mask
     after = segment(_balanced(SHIFTS[shift](rgb, np.random.default_rng(0)))).mask
     assert _iou(before, after) >= LAMP_FLOOR.get((name, shift), 0.9)
@@ -116,7 +116,7 @@ def test_mask_barely_moves_under_another_stain(shift):
     them relative to the field's own red cells. Mean over the bundled samples: 0.925 (pale),
     0.96 (heavy, hue -8 degrees), 0.98 (hue +8 degrees)."""
     ious = []
-    for path in sorted(SAMPLES.glob("*.jpg")):
+    for path in sorted(SAMPLES_DIR.glob("*.jpg")):
         rgb = load_rgb(path).rgb
         before = segment(_balanced(rgb)).mask
         after = segment(_balanced(SHIFTS[shift](rgb, np.random.default_rng(0)))).mask
@@ -127,7 +127,7 @@ def test_mask_barely_moves_under_another_stain(shift):
 def test_stain_direction_ignores_stain_strength_and_follows_stain_hue():
     """The stain rule's premise: scaling the stain's optical density keeps a pixel's direction;
     rotating the stain hue turns every direction by about the same angle."""
-    rgb = load_rgb(SAMPLES / "WBC-Malignant-Pre-741.jpg").rgb
+    rgb = load_rgb(SAMPLES_DIR / "WBC-Malignant-Pre-741.jpg").rgb
     _, strength, direction = stain_polar(rgb)
     stained = strength > 0.15
     for shift in ("stain_pale", "stain_heavy"):
@@ -167,8 +167,8 @@ def test_pale_pink_pro_nuclei_are_found():
     """A bundled Pro-B field with its stain made as pale as the palest Pro-B smears (OD x 0.45):
     the nuclei drop to S 39..46, V >= 250, the old HSV box (S >= 50) finds none of them, the stain
     rule all three, at most a fifth smaller than at full stain."""
-    full = _balanced(load_rgb(SAMPLES / "WBC-Malignant-Pro-096.jpg").rgb)
-    pale = _balanced(stain_amount(load_rgb(SAMPLES / "WBC-Malignant-Pro-096.jpg").rgb, 0.45))
+    full = _balanced(load_rgb(SAMPLES_DIR / "WBC-Malignant-Pro-096.jpg").rgb)
+    pale = _balanced(stain_amount(load_rgb(SAMPLES_DIR / "WBC-Malignant-Pro-096.jpg").rgb, 0.45))
     box_only = SegmentationParams(preset="box", method="hsv", hue_min=120, hue_max=165,
                                   sat_min=50)
     assert segment(pale, box_only).count == 0
