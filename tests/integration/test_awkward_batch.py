@@ -95,3 +95,15 @@ def test_a_second_run_does_not_analyse_its_own_masks(fields, model_dir, where):
     assert cli.main(args) == 0
     assert sorted(Path(r["path"]).name for r in _rows(out)) == sorted(
         p.name for p in fields.glob("*.jpg"))
+
+
+def test_an_input_folder_without_images_is_named(fields, model_dir, tmp_path, capsys):
+    """A second folder without images (mistyped, or a folder named x.jpg) was passed over in
+    silence beside the first; the batch said only how many it analysed."""
+    empty = tmp_path / "x.jpg"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image", encoding="utf-8")
+    assert cli.main(_args([fields, empty], tmp_path / "out", model_dir)) == 0
+    err = capsys.readouterr().err
+    assert f"the folder {empty} holds no image files" in err and err.count("\n") == 1
+    assert len(_rows(tmp_path / "out")) == 3
