@@ -292,9 +292,7 @@ class SignInDialog(QDialog):
         self.error.setVisible(bool(message))
         self.name = QLineEdit()
         self.name.setObjectName("signInName")
-        self.password = QLineEdit()
-        self.password.setObjectName("signInPassword")
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password = _password_field("signInPassword")
         form = QFormLayout()
         form.addRow("User name", self.name)
         form.addRow("Password", self.password)
@@ -331,17 +329,12 @@ class ESignOffDialog(QDialog):
                       "off locks the case; later changes are recorded as amendments with a reason.")
         text.setWordWrap(True)
         self.signer = QLabel(html_escape(signer))
-        self.password = QLineEdit()
-        self.password.setObjectName("signOffPassword")
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.password.setPlaceholderText("your password, again")
+        self.password = _password_field("signOffPassword", "your password, again")
         self.reviewer = QLineEdit()
         self.reviewer.setObjectName("signOffReviewer")
         self.reviewer.setPlaceholderText("user name: required by this lab" if require_reviewer
                                          else "user name (optional)")
-        self.reviewer_password = QLineEdit()
-        self.reviewer_password.setObjectName("signOffReviewerPassword")
-        self.reviewer_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.reviewer_password = _password_field("signOffReviewerPassword")
         form = QFormLayout()
         form.addRow("Signing as", self.signer)
         form.addRow("Password *", self.password)
@@ -548,6 +541,16 @@ def _ok_cancel_buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
     buttons.accepted.connect(dialog.accept)
     buttons.rejected.connect(dialog.reject)
     return buttons
+
+
+def _password_field(object_name: str, placeholder: str = "") -> QLineEdit:
+    """A line edit that shows dots, not the password typed."""
+    field = QLineEdit()
+    field.setObjectName(object_name)
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    if placeholder:
+        field.setPlaceholderText(placeholder)
+    return field
 
 
 def _fraction_spin(value: float | None, none_text: str | None = None) -> QDoubleSpinBox:
