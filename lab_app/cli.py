@@ -403,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FATAL
         failed = [r for _, r in sorted(results, key=lambda t: t[0]) if r.status != "ok"]
         for r in failed:
-            print(f"error: {r.path}: {r.error}", file=sys.stderr)
+            print(f"error: {r.path}: {_reason(r)}", file=sys.stderr)
         if args.report:
             try:
                 from .batch_report import write_batch_report
@@ -421,11 +421,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
+def _reason(r) -> str:
+    """Why an image failed, without the file name the loader puts in front (the line names it)."""
+    text, prefix = r.error or "the file could not be read.", f"{Path(r.path).name}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def _watched_line(r) -> str:
     """One line per watched image: its name and call, or why there is none."""
     name = Path(r.path).name
     if r.status != "ok":
-        return f"{name}: error: {r.error}"
+        return f"{name}: error: {_reason(r)}"
     call = f"{r.prediction} {r.confidence:.0%}" if r.prediction else "no call"
     return f"{name}: {call}" + (f" [{', '.join(r.flags)}]" if r.flags else "")
 

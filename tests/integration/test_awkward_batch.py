@@ -107,3 +107,13 @@ def test_an_input_folder_without_images_is_named(fields, model_dir, tmp_path, ca
     err = capsys.readouterr().err
     assert f"the folder {empty} holds no image files" in err and err.count("\n") == 1
     assert len(_rows(tmp_path / "out")) == 3
+
+
+def test_a_failed_file_is_named_once_in_its_error_line(fields, model_dir, tmp_path, capsys):
+    """The line read 'error: /in/zero.jpg: zero.jpg: the file is empty (0 bytes).'"""
+    (fields / "zero.jpg").write_bytes(b"")
+    assert cli.main(_args([fields], tmp_path / "out", model_dir)) == cli.EXIT_SOME_FAILED
+    err = capsys.readouterr().err
+    assert f"error: {fields / 'zero.jpg'}: the file is empty (0 bytes).\n" in err
+    row = next(r for r in _rows(tmp_path / "out") if r["status"] == "error")
+    assert row["error"] == "zero.jpg: the file is empty (0 bytes)."   # results keep the name
