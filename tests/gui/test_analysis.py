@@ -42,6 +42,16 @@ def many_images(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
+def slow_run(make_window, image_folder: Path, tmp_path: Path, gui, n: int):
+    """A window analysing ``n`` distinct images slowly, its first result already in."""
+    folder = many_images(image_folder, tmp_path / "many", n)
+    win = make_window()
+    slow_engine(win)
+    win.open_paths([folder])
+    gui.qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
+    return win
+
+
 def test_window_appears_without_loading_torch_or_onnxruntime(tmp_path):
     code = (
         "import sys\n"
@@ -98,12 +108,8 @@ def test_unreadable_file_becomes_an_error_row_without_a_dialog(make_window, imag
 
 
 def test_cancel_mid_run_keeps_what_was_analysed(make_window, image_folder, tmp_path, gui):
-    folder = many_images(image_folder, tmp_path / "many", 200)
-    win = make_window()
-    slow_engine(win)
-    win.open_paths([folder])
+    win = slow_run(make_window, image_folder, tmp_path, gui, 200)
     qtbot = gui.qtbot
-    qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
     with qtbot.waitSignal(win.analysis_finished, timeout=30000):
         win.actions_.cancel.trigger()
     rows = win.model.rows()
@@ -118,12 +124,8 @@ def test_cancel_mid_run_keeps_what_was_analysed(make_window, image_folder, tmp_p
 
 def test_analyse_pending_analyses_only_what_a_cancelled_run_left(make_window, image_folder,
                                                                  tmp_path, gui):
-    folder = many_images(image_folder, tmp_path / "many", 70)
-    win = make_window()
-    slow_engine(win)
-    win.open_paths([folder])
+    win = slow_run(make_window, image_folder, tmp_path, gui, 70)
     qtbot = gui.qtbot
-    qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
     with qtbot.waitSignal(win.analysis_finished, timeout=30000):
         win.actions_.cancel.trigger()
     first = {i.path: i.result.analysed_at for i in win.store.get_case(win.case.id).images}
@@ -142,11 +144,7 @@ def test_analyse_pending_analyses_only_what_a_cancelled_run_left(make_window, im
 
 
 def test_closing_during_a_run_stops_the_worker_without_hanging(make_window, image_folder, tmp_path, gui):
-    folder = many_images(image_folder, tmp_path / "many", 200)
-    win = make_window()
-    slow_engine(win)
-    win.open_paths([folder])
-    gui.qtbot.waitUntil(lambda: win.progress.value() > 0, timeout=30000)
+    win = slow_run(make_window, image_folder, tmp_path, gui, 200)
     worker = win.analysis.worker
     assert worker is not None
     t0 = time.perf_counter()
