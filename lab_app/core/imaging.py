@@ -28,6 +28,7 @@ escapes for a bad file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -206,6 +207,9 @@ def _read_file(path: Path) -> bytes:
     name = path.name or str(path)
     try:
         if path.is_symlink() and not path.exists():
+            if _link_loops(path):
+                raise ImageLoadError(f"{name}: the link leads round in a loop of links to "
+                                     "itself, not to a file.")
             raise ImageLoadError(f"{name}: the link points to a file that does not exist.")
         if path.is_dir():
             raise ImageLoadError(f"{name} is a folder, not an image file.")
@@ -222,6 +226,14 @@ def _read_file(path: Path) -> bytes:
     if not data:
         raise ImageLoadError(f"{name}: the file is empty (0 bytes).")
     return data
+
+
+def _link_loops(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def _open(data: bytes, path: Path, max_pixels: int) -> Image.Image:
