@@ -123,3 +123,12 @@ def pg_cluster():
 def pg_url(pg_cluster) -> str:
     """A new, empty database on the session's server."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path) -> str:
+    """One case database, on each back end in turn: an SQLite file (one PC) and a PostgreSQL
+    database (a lab network); what CaseStore(where) opens."""
+    if request.param == "sqlite":
+        return str(tmp_path / "cases.sqlite3")
+    return request.getfixturevalue("pg_url")

@@ -84,13 +84,6 @@ def test_password_file_must_be_private_and_user_needs_accounts(two_fields, tmp_p
     assert "--user and --password-file go with --report" in capsys.readouterr().err
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def where(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "cases.sqlite3")
-    return request.getfixturevalue("pg_url")
-
-
 def test_the_case_is_recorded_under_the_account(two_fields, model_dir, tmp_path, monkeypatch, where):
     _with_accounts(where)
     monkeypatch.delenv("LABAPP_PASSWORD", raising=False)

@@ -20,13 +20,6 @@ PW = {"admin": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12"}
 ADMIN = "Ada Admin (admin)"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def where(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "cases.sqlite3")
-    return request.getfixturevalue("pg_url")
-
-
 def _accounts(where: str) -> None:
     with CaseStore(where) as store:
         a = Accounts(store)

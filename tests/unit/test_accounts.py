@@ -20,10 +20,8 @@ from helpers import result
 PW = {"admin": "admin-pass-1", "ana": "ana-pass-12", "rui": "rui-pass-12", "max": "max-pass-12"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    where = (tmp_path / "cases.sqlite3" if request.param == "sqlite"
-             else request.getfixturevalue("pg_url"))
+@pytest.fixture
+def store(where):
     with CaseStore(where) as s:
         yield s
 

@@ -17,29 +17,11 @@ import pytest
 from lab_app.core.case_models import LabInfo, Patient, Sample
 from lab_app.core.cases import CaseStore, check_db_location
 from lab_app.core.errors import CaseConflictError, CaseLockedError, CaseStoreError
-from lab_app.core.results import ImageResult
 from lab_app.core.session import CaseSession
 
+from helpers import result
+
 REPO = Path(__file__).resolve().parents[2]
-MODEL = {"name": "mobilenetv2-all", "version": "1.0.0", "sha256": "ab" * 32}
-
-
-def result(name: str, prediction: str = "Pre") -> ImageResult:
-    probs = {c: 0.01 for c in ("Benign", "Early", "Pre", "Pro")}
-    probs[prediction] = 0.97
-    return ImageResult(path=f"/slides/{name}", status="ok", prediction=prediction, confidence=0.97,
-                       probabilities=probs, cells=9, flags=[],
-                       sha256=name.encode().hex().ljust(64, "0")[:64], width=64, height=64,
-                       segmentation={"preset": "default"}, model=dict(MODEL), device="cpu",
-                       analysed_at="2024-05-01T10:00:00+00:00")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def where(request, tmp_path) -> str:
-    """One case database, opened by each 'workstation' (CaseStore) of the test."""
-    if request.param == "sqlite":
-        return str(tmp_path / "cases.sqlite3")
-    return request.getfixturevalue("pg_url")
 
 
 def new_case(store: CaseStore, n: int = 2):
@@ -163,7 +145,7 @@ def test_a_sign_off_update_only_changes_an_open_case(where):
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
-    from unit.test_case_store_network import result
+    from helpers import result
     from lab_app.core.cases import CaseStore
     where, case_id, tag, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     with CaseStore(where, busy_timeout_s=30) as store:

@@ -29,12 +29,9 @@ from helpers import Clock, raw_sql, result
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """The same store tests on both back ends: an SQLite file (one PC) and a PostgreSQL database
-    (a lab network; tests/fixtures_pg.py starts the server)."""
-    where = (tmp_path / "cases.sqlite3" if request.param == "sqlite"
-             else request.getfixturevalue("pg_url"))
+@pytest.fixture
+def store(where):
+    """The same store tests on both back ends (``where``: tests/fixtures_pg.py)."""
     with CaseStore(where, clock=Clock()) as s:
         yield s
 
