@@ -313,14 +313,20 @@ def test_gui_on_x11(bundle, gui_exe, samples, tmp_path, x_display):
 
 
 # -- the Linux tarball ----------------------------------------------------------------------------
-def test_linux_tarball(bundle, build_info):
-    if IS_WINDOWS:
-        pytest.skip("the tarball is the Linux deliverable")
+def _linux_tarball(bundle: Path, build_info: dict) -> tuple[str, Path]:
+    """The tarball's top folder name and path, beside the bundle; skips where it was not built."""
     import platform
     name = f"labapp-{build_info['app_version']}-linux-{platform.machine()}-{build_info['flavor']}"
     tarball = bundle.parent / f"{name}.tar.gz"
     if not tarball.is_file():
         pytest.skip(f"{tarball} not built (installer/build.sh --no-tarball?)")
+    return name, tarball
+
+
+def test_linux_tarball(bundle, build_info):
+    if IS_WINDOWS:
+        pytest.skip("the tarball is the Linux deliverable")
+    name, tarball = _linux_tarball(bundle, build_info)
     with tarfile.open(tarball) as tf:
         members = {m.name: m for m in tf.getmembers()}
     for f in ("labapp-batch", "labapp.desktop", "INSTALL.txt", "install.sh", "uninstall.sh",
@@ -341,11 +347,7 @@ def test_linux_install_and_uninstall_keep_data(bundle, build_info, samples, tmp_
     if not sys.platform.startswith("linux"):
         pytest.skip("install.sh/uninstall.sh are the Linux installer")
     import hashlib
-    import platform
-    name = f"labapp-{build_info['app_version']}-linux-{platform.machine()}-{build_info['flavor']}"
-    tarball = bundle.parent / f"{name}.tar.gz"
-    if not tarball.is_file():
-        pytest.skip(f"{tarball} not built (installer/build.sh --no-tarball?)")
+    name, tarball = _linux_tarball(bundle, build_info)
     unpack, prefix = tmp_path / "unpack", tmp_path / "opt" / "labapp"
     bin_dir, menu = tmp_path / "bin", tmp_path / "applications"
     unpack.mkdir()
