@@ -58,6 +58,16 @@ def copy_samples(folder: Path, count: int | None = None) -> Path:
     return folder
 
 
+def copy_fields(shipped_fields: dict[str, list[Path]], folder: Path, picks: tuple[int, ...]) -> Path:
+    """The shipped fields (tests/conftest.py ``shipped_fields``) numbered ``picks`` of every class
+    copied into ``folder``, which is created; returns ``folder``."""
+    folder.mkdir()
+    for paths in shipped_fields.values():
+        for i in picks:
+            shutil.copy(paths[i], folder / paths[i].name)
+    return folder
+
+
 def raw_sql(where: str | Path, sql: str, *args) -> None:
     """A change made outside the program: plain SQL, committed on a connection of its own, to an
     SQLite file or a PostgreSQL URL."""

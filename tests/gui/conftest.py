@@ -23,10 +23,11 @@ if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
                                 "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}, _f)
     os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screen}"
 
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from helpers import copy_fields  # noqa: E402
 
 
 class ScriptedDialogs:
@@ -151,12 +152,7 @@ def make_window(qtbot, model_dir, gui_dirs):
 @pytest.fixture
 def image_folder(shipped_fields, tmp_path) -> Path:
     """12 real smear images (3 per class, from tests/data/fields) copied into one folder."""
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for paths in shipped_fields.values():
-        for p in (paths[0], paths[2], paths[5]):
-            shutil.copy(p, folder / p.name)
-    return folder
+    return copy_fields(shipped_fields, tmp_path / "images", (0, 2, 5))
 
 
 class GuiHelpers:

@@ -18,18 +18,15 @@ from lab_app import cli
 from lab_app.core import pipeline
 from lab_app.core.results_io import JOURNAL, ResultsWriter
 
+from helpers import copy_fields
+
 BIG_MODEL_FILES = ("model.onnx", "weights.pt", "feature_density.npz")
 
 
 @pytest.fixture
 def fields(shipped_fields, tmp_path) -> Path:
     """8 real fields (2 per class: different smears) in one folder."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for paths in shipped_fields.values():
-        for p in (paths[0], paths[5]):
-            shutil.copy(p, folder / p.name)
-    return folder
+    return copy_fields(shipped_fields, tmp_path / "in", (0, 5))
 
 
 def _args(fields: Path, out: Path, model_dir: Path, *extra: str) -> list[str]:
