@@ -10,6 +10,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from lab_app.core.results import ImageResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +50,17 @@ def result(name: str, prediction: str | None = "Pre", confidence: float = 0.9, *
         cells=12, flags=list(flags), sha256=(name.encode().hex().ljust(64, "0")[:64] if sha == "auto" else sha),
         width=640, height=480, segmentation={"preset": "default", "hue": [120, 170]},
         model=dict(MODEL), device="cpu", analysed_at="2024-05-01T10:00:00+00:00")
+
+
+def synthetic_field(path: Path, seed: int) -> Path:
+    """A small 64 x 48 smear-coloured picture with one purple 'cell' where ``seed`` puts it,
+    saved to ``path``; returns ``path``."""
+    rng = np.random.default_rng(seed)
+    arr = np.full((48, 64, 3), (236, 214, 222), np.uint8)
+    y, x = rng.integers(8, 36), rng.integers(8, 52)
+    arr[y - 6:y + 6, x - 6:x + 6] = (98, 48, 140)
+    Image.fromarray(arr).save(path)
+    return path
 
 
 def copy_samples(folder: Path, count: int | None = None) -> Path:

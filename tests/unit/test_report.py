@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from pypdf import PdfReader
 
 from lab_app import RESEARCH_USE_ONLY, __version__
@@ -22,7 +21,7 @@ from lab_app.core.report import build_report, render_report
 from lab_app.core.results import FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_SCOPE, ImageResult
 from lab_app.report_cli import main as report_main
 
-from helpers import Clock
+from helpers import Clock, synthetic_field
 
 GREEK = "Σωκράτης Παπαδόπουλος"
 CYRILLIC = "Фёдор Достоевский"
@@ -31,15 +30,6 @@ MODEL = {"name": "mobilenetv2-all", "version": "1.2.0", "sha256": "0123456789abc
 METRICS = {"accuracy": 0.931, "macro_f1": 0.924}
 T1 = dt.datetime(2024, 5, 2, 10, 5, tzinfo=dt.timezone.utc)
 T2 = dt.datetime(2025, 11, 30, 23, 59, tzinfo=dt.timezone.utc)
-
-
-def make_image(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    arr = np.full((48, 64, 3), (236, 214, 222), np.uint8)
-    y, x = rng.integers(8, 36), rng.integers(8, 52)
-    arr[y - 6:y + 6, x - 6:x + 6] = (98, 48, 140)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 def result(path: Path, prediction: str, confidence: float, flags=()) -> ImageResult:
@@ -60,7 +50,7 @@ def store(tmp_path):
 @pytest.fixture
 def case_id(store, tmp_path):
     """A signed case: 4 analysed images (one overridden, one out of scope) and one failed image."""
-    imgs = [make_image(tmp_path / f"field_{i}.png", i) for i in range(4)]
+    imgs = [synthetic_field(tmp_path / f"field_{i}.png", i) for i in range(4)]
     case = store.create_case(
         patient=Patient("MRN-0042", GREEK, "1980-01-31", "F"),
         sample=Sample("PB-77", "Peripheral blood smear", "2024-04-30", "2024-05-01"),
@@ -151,7 +141,7 @@ def test_rtl_without_optional_packages_still_prints(store, case_id, tmp_path, mo
 
 
 def test_multi_page_numbering_and_thumbnails(store, tmp_path):
-    imgs = [make_image(tmp_path / f"many_{i:02d}.png", i) for i in range(14)]
+    imgs = [synthetic_field(tmp_path / f"many_{i:02d}.png", i) for i in range(14)]
     case = store.create_case(patient=Patient("P-MANY"), technician="T",
                              results=[result(p, "Early", 0.8) for p in imgs])
     out = build_report(store, case.id, tmp_path / "many.pdf", generated_at=T1)
@@ -165,7 +155,7 @@ def test_multi_page_numbering_and_thumbnails(store, tmp_path):
 
 
 def test_overlays_appendix_and_logo_pictures(store, case_id, tmp_path):
-    logo = make_image(tmp_path / "logo.png", 99)
+    logo = synthetic_field(tmp_path / "logo.png", 99)
     store._conn().execute("UPDATE cases SET lab_logo_path = ? WHERE id = ?", (str(logo), case_id))
 
     def red(img):  # distinct pixels per image: reportlab stores identical pictures only once
@@ -308,7 +298,7 @@ def test_a_refit_models_figures_are_quoted_as_its_recipe_runs(store, case_id, tm
 # ------------------------------------------------------------------- scope reason vs error
 def test_scope_reason_has_its_own_field_and_old_rows_still_read(store, tmp_path):
     from lab_app.core.results import flag_reason
-    img = make_image(tmp_path / "blank.png", 9)
+    img = synthetic_field(tmp_path / "blank.png", 9)
     oos = result(img, "Benign", 0.4, [FLAG_OUT_OF_SCOPE])
     oos.prediction = oos.confidence = None
     oos.scope_reason = "Too few stained cells for a smear field."

@@ -25,7 +25,7 @@ from lab_app.core.report_images import Jpeg, JpegSpool, draw_jpeg
 from lab_app.core.report_pdf import StreamingCanvas
 from lab_app.core.results import ImageResult
 
-from helpers import Clock
+from helpers import Clock, synthetic_field
 
 T1 = dt.datetime(2024, 5, 2, 10, 5, tzinfo=dt.timezone.utc)
 MODEL = {"name": "mobilenetv2-all", "version": "1.2.0", "sha256": "0123456789abcdef" * 4}
@@ -37,17 +37,8 @@ def store(tmp_path):
         yield s
 
 
-def field(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    arr = np.full((48, 64, 3), (236, 214, 222), np.uint8)
-    y, x = rng.integers(8, 36), rng.integers(8, 52)
-    arr[y - 6:y + 6, x - 6:x + 6] = (98, 48, 140)
-    Image.fromarray(arr).save(path)
-    return path
-
-
 def make_case(store, tmp_path, n: int, same_pixels: bool = False) -> int:
-    paths = [field(tmp_path / f"field_{i:03d}.png", 0 if same_pixels else i) for i in range(n)]
+    paths = [synthetic_field(tmp_path / f"field_{i:03d}.png", 0 if same_pixels else i) for i in range(n)]
     results = [ImageResult(path=str(p), prediction="Pre", confidence=0.9,
                            probabilities={"Benign": 0.05, "Early": 0.03, "Pre": 0.9, "Pro": 0.02},
                            cells=3, sha256=f"{i:064x}", width=64, height=48,
