@@ -83,7 +83,16 @@ def _identifier(text: str) -> str:
     value = text.strip()
     if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise argparse.ArgumentTypeError(f"{text!r} is empty or holds control characters")
-    return value
+    return _case_text(value)
+
+
+def _case_text(text: str) -> str:
+    """--patient-name and the other free-text case details: no direction override."""
+    from .core.case_models import direction_override_problem
+    problem = direction_override_problem("text", text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,21 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also create a case and write DIR/report.pdf")
     case = p.add_argument_group("case details (with --report)")
     case.add_argument("--patient-id", type=_identifier, help="patient ID (required with --report)")
-    case.add_argument("--patient-name", help="patient name as the lab records it (default: empty)")
+    case.add_argument("--patient-name", type=_case_text,
+                      help="patient name as the lab records it (default: empty)")
     case.add_argument("--patient-dob", metavar="YYYY-MM-DD", type=_date,
                       help="date of birth (default: empty)")
     case.add_argument("--patient-sex", choices=["F", "M", "X", "U"],
                       help="F, M, X (other) or U (unknown; default: empty)")
     case.add_argument("--sample-id", type=_identifier,
                       help="sample (accession) ID (default: empty)")
-    case.add_argument("--specimen", help="specimen type (default: Peripheral blood smear)")
+    case.add_argument("--specimen", type=_case_text,
+                      help="specimen type (default: Peripheral blood smear)")
     case.add_argument("--collected", metavar="YYYY-MM-DD", type=_date,
                       help="collection date (default: empty)")
     case.add_argument("--received", metavar="YYYY-MM-DD", type=_date,
                       help="date the lab received it (default: empty)")
-    case.add_argument("--physician", help="requesting physician (default: empty)")
-    case.add_argument("--technician", help="technician recorded with the case, when the case "
-                                           "database has no accounts (default: empty)")
+    case.add_argument("--physician", type=_case_text,
+                      help="requesting physician (default: empty)")
+    case.add_argument("--technician", type=_case_text,
+                      help="technician recorded with the case, when the case database has no "
+                           "accounts (default: empty)")
     case.add_argument("--user", metavar="NAME",
                       help="when the case database has user accounts (then required): the "
                            "account the case is recorded under, as its technician; checked "

@@ -20,6 +20,21 @@ SIGNED = "signed"
 AMENDED = "amended"
 
 
+# Invisible Unicode controls that override or embed the direction of the text around them: a
+# name holding one prints reversed or disguised on the report ("\u202eevil" shows as "live").
+# The marks U+200E/U+200F, which Persian and Arabic typing uses, reorder nothing and stay.
+DIRECTION_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def direction_override_problem(label: str, text: str | None) -> str | None:
+    """A sentence when ``text`` holds a direction override or embedding, else None."""
+    found = sorted({f"U+{ord(ch):04X}" for ch in text or "" if ch in DIRECTION_OVERRIDES})
+    if not found:
+        return None
+    return (f"The {label} holds an invisible text-direction character ({', '.join(found)}) that "
+            "would print it reversed or disguised; type it again without it.")
+
+
 @dataclass
 class Patient:
     id: str = ""

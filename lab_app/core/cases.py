@@ -64,7 +64,8 @@ from .case_db import (POSTGRES, POSTGRES_SCHEMES, SQLITE, PgConnection, database
 from .case_export import case_to_csv, case_to_json
 from .case_integrity import CaseIntegrity
 from .case_models import (ACCEPTED, AMENDED, DECISIONS, OPEN, OVERRIDDEN, PENDING, SIGNED, Amendment,
-                          AuditEntry, Case, CaseImage, CaseInfo, Decision, LabInfo, Patient, Sample)
+                          AuditEntry, Case, CaseImage, CaseInfo, Decision, LabInfo, Patient, Sample,
+                          direction_override_problem)
 from .case_summary import MIN_REVIEWED, CaseSummary, summarize
 from .cases_schema import migrate
 from .errors import CaseConflictError, CaseLockedError, CaseStoreError
@@ -306,6 +307,12 @@ class CaseStore:
                             ("collected_on", sample.collected_on),
                             ("received_on", sample.received_on)):
             _check_date(name, value)
+        for name, value in (("patient_id", patient.id), ("patient_name", patient.name),
+                            ("patient_sex", patient.sex), ("sample_id", sample.id),
+                            ("specimen", sample.specimen), ("physician", physician),
+                            ("technician", technician), ("reviewer", reviewer),
+                            ("lab_name", lab.name), ("lab_address", lab.address)):
+            _check_text(name, value)
         now = self._clock()
         with self._write() as c:
             cur = c.execute(
@@ -794,7 +801,14 @@ def _clean_field(name: str, value: Any) -> Any:
     value = value.strip()
     if name in _DATE_FIELDS:
         _check_date(name, value)
+    _check_text(name, value)
     return value or (None if name in _NULLABLE else "")
+
+
+def _check_text(name: str, value: str | None) -> None:
+    problem = direction_override_problem(name.replace("_", " "), value)
+    if problem:
+        raise CaseStoreError(problem)
 
 
 def _check_result(result: ImageResult) -> None:

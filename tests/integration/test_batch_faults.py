@@ -69,6 +69,8 @@ def _no_engine(monkeypatch):
     (["--report", "--patient-id", "P1", "--collected", "yesterday"], "not a date"),
     (["--report", "--patient-id", "P1", "--patient-dob", "2999-01-01"], "in the future"),
     (["--report", "--patient-id", "  "], "empty"),
+    (["--report", "--patient-id", "P1", "--patient-name", "\u202eevil"], "U+202E"),
+    (["--report", "--patient-id", "P\u20661"], "U+2066"),
     (["--report", "--patient-id", "P1", "--db", "postgresql:/host/db"],
      "Give the PostgreSQL database as a URL, postgresql://user@host:port/dbname"),
     (["--report", "--patient-id", "P1", "--db", "mysql://host/db"], "not a mysql URL"),

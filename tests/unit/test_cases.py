@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from lab_app.core.case_models import Patient
 from lab_app.core.case_summary import (CALL_INDETERMINATE, CALL_MIXED, CALL_PENDING, case_call,
                                        call_display)
 from lab_app.core.cases import CaseStore, DecisionChange, resolve_db_path
@@ -81,6 +82,18 @@ def test_unknown_case_and_bad_fields(store):
         store.update_case(case.id, "Ana", collected_on="30/04/2024")
     with pytest.raises(CaseStoreError, match="Enter your name"):
         store.update_case(case.id, " ", patient_name="X")
+
+
+def test_text_that_would_print_reversed_or_disguised_is_refused(store):
+    """A right-to-left override makes "\u202eevil" print as "live" on the report."""
+    with pytest.raises(CaseStoreError, match=r"patient name .*U\+202E"):
+        store.create_case(patient=Patient(id="P1", name="\u202eevil"))
+    case = new_case(store)
+    with pytest.raises(CaseStoreError, match=r"physician .*U\+2067"):
+        store.update_case(case.id, "Ana", physician="Dr \u2067X\u2069")
+    # Persian and Arabic names keep their direction marks and zero-width non-joiners.
+    store.update_case(case.id, "Ana", patient_name="\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627\u200f")
+    assert store.get_case(case.id).patient.name.endswith("\u200f")
 
 
 def test_update_is_audited_per_field(store):
