@@ -7,7 +7,9 @@ A field goes through two steps:
 1. colour constancy (``balance_field``, model/white_balance.py): each channel scaled so that the
    field's own unstained background lands on the training data's background colour. Applied at
    full resolution, before segmentation, the scope check and the model see the field. Model
-   dirs without a ``white_balance`` entry (before 2.3.0) skip it and keep their behaviour;
+   dirs without a ``white_balance`` entry (up to 2.3.0) skip it and keep their behaviour,
+   except that a field darker than all their training fields' backgrounds (model.json
+   ``background_range``) is lifted to the darkest of them by one gain (an exposure change);
 2. the whole field resized to the input size and standardised (``preprocess``).
 """
 
@@ -32,6 +34,9 @@ class PreprocessConfig:
     std: tuple[float, float, float] = (0.25, 0.25, 0.25)
     # The training fields' background colour (8-bit RGB) each field is balanced to; None: off.
     white_balance: tuple[float, float, float] | None = None
+    # A model that reads colours as captured: its training fields' darkest background level
+    # (model.json ``background_range``), which a darker field is lifted to; None: off.
+    exposure_floor: float | None = None
 
     def to_json(self) -> dict:
         data = {"input_size": self.input_size, "mean": list(self.mean), "std": list(self.std)}
@@ -41,18 +46,27 @@ class PreprocessConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "PreprocessConfig":
+        """From model.json (or a training run's preprocess record, which has no background
+        range: the exposure step is an inference-time guard, off in training)."""
         reference = data.get("white_balance")
+        background_range = data.get("background_range") if reference is None else None
         return cls(int(data["input_size"]), tuple(map(float, data["mean"])),
                    tuple(map(float, data["std"])),
-                   tuple(map(float, reference)) if reference is not None else None)
+                   tuple(map(float, reference)) if reference is not None else None,
+                   float(background_range["low"][0]) if background_range else None)
 
 
-def balance_field(rgb: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, WhiteBalance | None]:
+def balance_field(rgb: np.ndarray, cfg: PreprocessConfig,
+                  background: tuple[float, float, float] | None = None,
+                  ) -> tuple[np.ndarray, WhiteBalance | None]:
     """Step 1 on a whole RGB uint8 field: (the balanced field, what was done; None when the
-    config has no colour constancy)."""
-    if cfg.white_balance is None:
-        return rgb, None
-    return white_balance.balance(rgb, cfg.white_balance)
+    config has neither colour constancy nor an exposure floor). ``background``: the field's
+    background colour when already estimated (only the exposure floor reuses it)."""
+    if cfg.white_balance is not None:
+        return white_balance.balance(rgb, cfg.white_balance)
+    if cfg.exposure_floor is not None:
+        return white_balance.lift_exposure(rgb, cfg.exposure_floor, background)
+    return rgb, None
 
 
 def resize_field(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -36,6 +36,9 @@ MIN_BACKGROUND_LEVEL = 60.0
 MAX_BACKGROUND_SPREAD = 24.0
 # Gains beyond this factor either way are not a lamp or an exposure difference any more.
 MAX_GAIN = 3.0
+# An under-exposed field is lifted by at most this gain (exposure x0.55 of a typical background
+# to the data set's darkest); darker ones are too coarsely quantised to read and stay flagged.
+MAX_EXPOSURE_GAIN = 1.8
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,32 @@ def measure(rgb: np.ndarray, reference: tuple[float, float, float]) -> WhiteBala
         return WhiteBalance(IDENTITY, background,
                             "the background colour is too far from a microscope lamp's to correct")
     return WhiteBalance(gains, background, None)  # type: ignore[arg-type]
+
+
+def lift_exposure(rgb: np.ndarray, floor: float,
+                  background: tuple[float, float, float] | None = None,
+                  ) -> tuple[np.ndarray, WhiteBalance]:
+    """For a model that reads colours as captured: a field whose background is darker than the
+    darkest training background (``floor``, its level) is brought up to it by one gain on all
+    three channels, and left as it is otherwise.
+
+    An exposure change is one gain on every channel, so this undoes it up to rounding without
+    touching the lamp's tint, which such a model reads as it was captured. Lifting only to the
+    floor leaves every field exposed like the training data exactly as it was. ``background``:
+    the field's background when already estimated (``estimate_background``)."""
+    if background is None:
+        background, why_not = estimate_background(rgb)
+        if background is None:
+            return rgb, WhiteBalance(IDENTITY, None, why_not)
+    level = background_stats(background)[0]
+    gain = floor / max(level, 1.0)
+    if gain <= 1.0:
+        return rgb, WhiteBalance(IDENTITY, background)
+    if gain > MAX_EXPOSURE_GAIN:
+        return rgb, WhiteBalance(IDENTITY, background,
+                                 "the field is too dark to correct; capture it with more light")
+    lifted = WhiteBalance((gain, gain, gain), background)
+    return apply(rgb, lifted), lifted
 
 
 def apply(rgb: np.ndarray, balance: WhiteBalance) -> np.ndarray:

@@ -155,18 +155,23 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     t1 = time.perf_counter()
     res.height, res.width = rgb.shape[:2]
     pre = engine.preprocess_config
-    model_input, model_balance = balance_field(rgb, pre)
     # Segmentation and the scope check always read the field balanced to the data set's
     # background (their rules were written for it), so another lamp moves the mask and the
     # scope verdict as little as possible, and the viewer and gallery redraw the same cells
-    # (cells.segment_like_analysis). A model trained on colours as captured (before 2.3.0)
-    # still gets them so; one trained balanced gets its own reference. The data set authors'
-    # rule reads the colours as captured, pixel for pixel.
-    if model_balance is not None and tuple(pre.white_balance) == white_balance.DATA_SET_BACKGROUND:
-        balanced, balance = model_input, model_balance
+    # (cells.segment_like_analysis). A model trained on colours as captured (up to 2.3.0)
+    # still gets them so, lifted only when darker than all its training fields; one trained
+    # balanced gets its own reference. The data set authors' rule reads the colours as
+    # captured, pixel for pixel.
+    exposure = None
+    if pre.white_balance is not None and tuple(pre.white_balance) == white_balance.DATA_SET_BACKGROUND:
+        balanced, balance = model_input, _ = balance_field(rgb, pre)
     else:
-        balanced, seg_balance = balanced_for_segmentation(rgb)
-        balance = model_balance or seg_balance
+        balanced, balance = balanced_for_segmentation(rgb)
+        model_input, model_balance = balance_field(rgb, pre, balance.background)
+        if pre.white_balance is not None:
+            balance = model_balance
+        else:
+            exposure = model_balance
     seg_input = rgb if opts.segmentation.preset == "dataset" else balanced
     seg = segment(seg_input, opts.segmentation)
     res.cells = seg.count
@@ -188,7 +193,12 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
     res.acquisition = {"white_balance": dict(balance.to_json(),
                                              model_reads_balanced=pre.white_balance is not None),
                        "sharpness": round(sharpness, 4), "min_sharpness": focus.MIN_SHARPNESS}
-    if pre.white_balance is None and _lamp_unlike_training(balance, engine.background_range):
+    if exposure is not None and exposure.background is not None and (
+            exposure.gains != white_balance.IDENTITY or exposure.fallback):
+        res.acquisition["exposure"] = {"gain": round(exposure.gains[0], 4),
+                                       "floor": pre.exposure_floor, "fallback": exposure.fallback}
+    if pre.white_balance is None and _lamp_unlike_training(
+            balance.background, exposure.gains[0] if exposure else 1.0, engine.background_range):
         res.acquisition["background_range"] = engine.background_range
         res.flags.append(FLAG_UNLIKE_TRAINING)
     captured = quality.measure(rgb if quality_field is None else quality_field)   # as captured
@@ -204,14 +214,16 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
 BACKGROUND_SLACK = 3.0
 
 
-def _lamp_unlike_training(balance, background_range: dict | None) -> bool:
+def _lamp_unlike_training(background, exposure_gain: float, background_range: dict | None) -> bool:
     """A model that reads colours as captured, on a field whose background (the lamp's colour
-    and the exposure) lies outside every training field's: its call cannot be trusted."""
-    if not background_range or balance.background is None:
+    and the exposure, after the exposure floor's gain) lies outside every training field's: its
+    call cannot be trusted."""
+    if not background_range or background is None:
         return False
     low, high = background_range["low"], background_range["high"]
+    seen = tuple(v * exposure_gain for v in background)
     return any(v < lo - BACKGROUND_SLACK or v > hi + BACKGROUND_SLACK
-               for v, lo, hi in zip(white_balance.background_stats(balance.background), low, high))
+               for v, lo, hi in zip(white_balance.background_stats(seen), low, high))
 
 
 def _finish(prep: _Prepared, probs: np.ndarray, cam: np.ndarray | None, distance: float | None,

@@ -30,7 +30,8 @@ CSV_ACQUISITION = ["sharpness", "feature_distance", "colour_balance"]
 CSV_DUPLICATE = ["duplicate_of"]
 
 
-def _colour_balance(acquisition: dict) -> str:
+def colour_balance_text(acquisition: dict) -> str:
+    """The CSV's colour_balance cell: the gains applied and to what, or why none were."""
     balance = acquisition.get("white_balance") or {}
     if balance.get("fallback"):
         return f"left as captured: {balance['fallback']}"
@@ -38,7 +39,17 @@ def _colour_balance(acquisition: dict) -> str:
     if not gains:
         return ""
     where = "" if balance.get("model_reads_balanced", True) else " (segmentation and scope)"
-    return "gains " + " ".join(f"{g:.3f}" for g in gains) + where
+    return "gains " + " ".join(f"{g:.3f}" for g in gains) + where + _exposure(acquisition)
+
+
+def _exposure(acquisition: dict) -> str:
+    """What the exposure floor did for a model that reads colours as captured."""
+    exposure = acquisition.get("exposure") or {}
+    if exposure.get("fallback"):
+        return f"; exposure left: {exposure['fallback']}"
+    if exposure.get("gain"):
+        return f"; exposure x{exposure['gain']:.3f} (model)"
+    return ""
 
 
 def _text(value: str | None) -> str:
@@ -67,7 +78,7 @@ def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, s
              for c in classes] + [
             "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
             "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
-            _colour_balance(acq), _text(r.get("duplicate_of"))])
+            colour_balance_text(acq), _text(r.get("duplicate_of"))])
     return buf.getvalue()
 
 

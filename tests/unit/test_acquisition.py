@@ -11,6 +11,7 @@ import pytest
 
 from lab_app.core import focus
 from lab_app.core.pipeline import AnalysisOptions, analyse_fields
+from lab_app.core.results_io import colour_balance_text
 from lab_app.core.results import (FLAG_LOW_CONFIDENCE, FLAG_OUT_OF_FOCUS, FLAG_UNLIKE_TRAINING,
                                   ImageResult, flag_reason, white_balance_note)
 from model import ood, white_balance
@@ -98,11 +99,38 @@ def test_viewer_and_gallery_redraw_the_cells_the_analysis_counted_for_any_model(
 def test_a_lamp_shift_is_flagged_when_the_model_reads_colours_as_captured(engine, fields):
     assert engine.preprocess_config.white_balance is None and engine.background_range
     base = analyse_fields(fields, engine)
-    for name in ("lamp_warm", "lamp_cool", "exposure_down"):
+    for name in ("lamp_warm", "lamp_cool"):
         shifted = analyse_fields([SHIFTS[name](f, None) for f in fields], engine)
         for a, b in zip(base, shifted):
             assert FLAG_UNLIKE_TRAINING in b.flags, (name, b.path)
             assert "lamp" in flag_reason(FLAG_UNLIKE_TRAINING, b)
+
+
+def test_an_under_exposed_field_is_lifted_to_the_training_range_and_keeps_its_call(engine, fields):
+    """An exposure change is one gain on every channel: lifting a field darker than every
+    training background to the darkest of them gives the call back (the tint stays)."""
+    floor = engine.preprocess_config.exposure_floor
+    assert floor == engine.background_range["low"][0]
+    base = analyse_fields(fields, engine)
+    for gain in (0.85, 0.75, 0.6):
+        shifted = analyse_fields([channel_gain(f, (gain, gain, gain)) for f in fields], engine)
+        for a, b in zip(base, shifted):
+            assert FLAG_UNLIKE_TRAINING not in b.flags, (gain, b.path)
+            assert b.prediction == a.prediction, (gain, b.path)
+            assert b.confidence == pytest.approx(a.confidence, abs=0.02), (gain, b.path)
+            lifted = b.acquisition["exposure"]["gain"]
+            assert lifted > 1.0 and b.acquisition["exposure"]["fallback"] is None
+            assert "exposure x" in colour_balance_text(b.acquisition)
+    for a in base:   # fields exposed like the training data are left exactly as they were
+        assert "exposure" not in a.acquisition
+
+
+def test_a_field_too_dark_to_lift_is_flagged_and_says_why(engine, fields):
+    rows = analyse_fields([channel_gain(f, (0.4, 0.4, 0.4)) for f in fields], engine)
+    for row in rows:
+        assert FLAG_UNLIKE_TRAINING in row.flags, row.path
+        assert "too dark" in row.acquisition["exposure"]["fallback"]
+        assert "too dark" in colour_balance_text(row.acquisition)
 
 
 def test_bundled_samples_raise_no_new_flag(engine, fields):
