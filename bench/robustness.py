@@ -181,13 +181,16 @@ def record(report: dict, command: str) -> None:
 
 def write_card(model_dir: Path, report: dict) -> None:
     """Put the figures into model.json ("robustness") and re-render the card from it."""
-    from model.model_card import render_model_card
     from model.atomic import atomic_write_bytes, atomic_write_json
+    from model.manifest import MANIFEST, seal
+    from model.model_card import render_model_card
     from model.modeldir import read_model_json
     meta = read_model_json(model_dir)
     meta["robustness"] = {k: report[k] for k in ("model", "fields", "in_domain", "shifts", "blanks")}
     atomic_write_json(model_dir / "model.json", meta)
     atomic_write_bytes(model_dir / "MODEL_CARD.md", render_model_card(meta).encode("utf-8"))
+    if (model_dir / MANIFEST).exists():   # the new model.json, deliberately: a new identity
+        seal(model_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
