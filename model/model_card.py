@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .recipe import DEFAULT_COLOR_JITTER, recipe_value
+from .white_balance import MAX_EXPOSURE_GAIN
 
 CREDIT = ("Aria M., Ghaderzadeh M., Bashash D., Abolghasemi H., Asadi F., Hosseini A., "
           "\"Acute Lymphoblastic Leukemia (ALL) image dataset\", Kaggle 2021, "
@@ -223,7 +224,11 @@ def _acquisition_lines(meta: dict) -> list[str]:
                      "background (the lamp's colour and the exposure) lies outside that of the "
                      f"training fields ({span}; all but the outer {rng.get('outer_percent')}% of "
                      f"{rng['n']} fields) is "
-                     "flagged unlike_training.")
+                     "flagged unlike_training. A field darker than all of them is first lifted "
+                     f"to the lowest level ({rng['low'][0]:g}) by one gain on all three channels "
+                     "(an exposure difference, undone up to rounding; at most "
+                     f"x{MAX_EXPOSURE_GAIN:g}), and flagged only if its tint is still unlike "
+                     "theirs.")
     density = meta.get("feature_density")
     if density:
         lines.append(f"- Unlike-training flag: a Mahalanobis distance on the pooled features "
