@@ -43,10 +43,18 @@ def flag_reason(flag: str, result: "ImageResult") -> str | None:
 
 
 def white_balance_note(result: "ImageResult") -> str | None:
-    """Why the colour was left as captured, when no background was found to balance it by."""
-    balance = (result.acquisition or {}).get("white_balance") or {}
+    """Why the colour was left as captured, when no background was found to balance it by; or
+    what the exposure floor did (model/white_balance.py lift_exposure)."""
+    acq = result.acquisition or {}
+    balance = acq.get("white_balance") or {}
     if balance.get("fallback"):
         return f"Colour left as captured: {balance['fallback']}."
+    exposure = acq.get("exposure") or {}
+    if exposure.get("fallback"):
+        return f"Exposure left as captured: {exposure['fallback']}."
+    if exposure.get("gain"):
+        return (f"Under-exposed: brightened x{exposure['gain']:.2f} to the training images' "
+                "level before the model read it.")
     return None
 
 

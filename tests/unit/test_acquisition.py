@@ -121,6 +121,7 @@ def test_an_under_exposed_field_is_lifted_to_the_training_range_and_keeps_its_ca
             lifted = b.acquisition["exposure"]["gain"]
             assert lifted > 1.0 and b.acquisition["exposure"]["fallback"] is None
             assert "exposure x" in colour_balance_text(b.acquisition)
+            assert white_balance_note(b).startswith("Under-exposed: brightened x")
     for a in base:   # fields exposed like the training data are left exactly as they were
         assert "exposure" not in a.acquisition
 
@@ -131,6 +132,7 @@ def test_a_field_too_dark_to_lift_is_flagged_and_says_why(engine, fields):
         assert FLAG_UNLIKE_TRAINING in row.flags, row.path
         assert "too dark" in row.acquisition["exposure"]["fallback"]
         assert "too dark" in colour_balance_text(row.acquisition)
+        assert "more light" in white_balance_note(row)
 
 
 def test_bundled_samples_raise_no_new_flag(engine, fields):
