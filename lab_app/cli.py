@@ -201,19 +201,6 @@ def _probe_write(out: Path) -> None:
         pass
 
 
-def _folders_without_images(inputs: list[str], paths: list[Path]) -> list[str]:
-    """The input folders none of the images found lies in (a mistyped or empty folder would
-    otherwise be passed over in silence beside the others)."""
-    found = {os.path.abspath(p) for p in paths}
-    empty = []
-    for item in inputs:
-        if os.path.isdir(item):
-            folder = os.path.join(os.path.abspath(item), "")
-            if not any(p.startswith(folder) for p in found):
-                empty.append(item)
-    return empty
-
-
 def _file_sha256(path: str) -> str | None:
     """The sha256 of a file's bytes, or None when it cannot be read (for --resume)."""
     import hashlib
@@ -247,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .cli_progress import ProgressBar
     from .core.errors import LabAppError
-    from .core.imaging import iter_image_paths
+    from .core.imaging import folders_without_images, iter_image_paths
     from .core.pipeline import AnalysisOptions, CancelToken, Finished, ImageAnalysed, Started, analyse
     from .core.report_assembly import KeptPictures
     from .core.results_io import ResultsWriter
@@ -275,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths and not args.watch:
         print("labapp-batch: no images found in the given inputs.", file=sys.stderr)
         return EXIT_USAGE
-    for folder in _folders_without_images(args.inputs, paths):
+    for folder in folders_without_images(args.inputs, paths):
         print(f"labapp-batch: the folder {folder} holds no image files; nothing in it is "
               "analysed.", file=sys.stderr)
     if args.report and not args.patient_id:

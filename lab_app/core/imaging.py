@@ -434,3 +434,21 @@ def iter_image_paths(inputs: Iterable[str | os.PathLike[str]],
                      skip: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """The image files named by the inputs as a list, in order; see walk_image_paths."""
     return list(walk_image_paths(inputs, skip))
+
+
+def folders_without_images(inputs: Iterable[str | os.PathLike[str]],
+                           paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """The input folders that none of the found ``paths`` lies in, as given (a mistyped or
+    empty folder, or one named like an image, beside others that did hold images): the batch
+    and the window name each rather than pass over it in silence."""
+    holding: set[str] = set()
+    for p in paths:
+        folder = os.path.dirname(os.path.abspath(p))
+        while folder not in holding:
+            holding.add(folder)
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return [os.fspath(item) for item in inputs
+            if os.path.isdir(item) and os.path.abspath(item) not in holding]

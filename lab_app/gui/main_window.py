@@ -117,6 +117,7 @@ class MainWindow(CaseMixin, AnalysisMixin, ReviewMixin, QMainWindow):
     def _init_state(self) -> None:
         self._report_job = None
         self._scan_jobs: list = []
+        self._folder_note = ""   # input folders of the last adding that held no images
         self._field = None
         self._field_cam = None
         self._field_request = 0

@@ -93,12 +93,13 @@ class AnalysisMixin:
         if not inputs:
             return False
 
-        def scan() -> list[str]:
-            from lab_app.core.imaging import iter_image_paths
-            return [str(p) for p in iter_image_paths(inputs)]
+        def scan() -> tuple[list[str], list[str]]:
+            from lab_app.core.imaging import folders_without_images, iter_image_paths
+            paths = [str(p) for p in iter_image_paths(inputs)]
+            return paths, folders_without_images(inputs, paths)
 
         job = CallableWorker(scan, "looking for images", expected=(OSError,))
-        job.signals.finished.connect(lambda done: self._paths_found(inputs, done.value, job))
+        job.signals.finished.connect(lambda done: self._paths_found(inputs, *done.value, job))
         job.signals.errored.connect(lambda msg: self._paths_not_found(msg, job))
         self._scan_jobs.append(job)
         self.show_message("Looking for images…", timeout_ms=0)
@@ -109,7 +110,10 @@ class AnalysisMixin:
         self._scan_jobs.remove(job)
         self.dialogs.error(self, "Images not opened", f"The images could not be listed: {message}")
 
-    def _paths_found(self, inputs: list[str], paths: list[str], job) -> int:
+    def _paths_found(self, inputs: list[str], paths: list[str], empty: list[str], job) -> int:
+        """The images found in ``inputs`` are added and analysed; ``empty``: the input folders
+        that held none (named in the status bar beside the run's messages, no dialog: the
+        other folders' images are analysed)."""
         self._scan_jobs.remove(job)
         if self._closed:
             return 0
@@ -123,15 +127,23 @@ class AnalysisMixin:
         self.remember_folder(inputs[0])
         if self.ensure_case() is None:
             return 0
+        note = empty_folders_note(empty)
         new = self.session.add_paths(paths)
         if not new:
-            self.show_message("These images are already in the case.")
+            self.show_message(_joined("These images are already in the case.", note))
             return 0
         if self.proxy.rowCount() and not self.image_list.view.selectionModel().currentIndex().isValid():
             self.select_proxy_row(0)
-        self.start_analysis(new)
+        # Kept until the run ends, so its start and its summary say it too.
+        self._folder_note = note
+        if not self.start_analysis(new) and note:   # they wait for the model or another run
+            self.show_message(note, timeout_ms=0)
         self._refresh_summary()
         return len(new)
+
+    def _noted(self, text: str) -> str:
+        """A run message with the note on input folders that held no images, if any."""
+        return _joined(text, self._folder_note)
 
     @property
     def scanning(self) -> bool:
@@ -196,8 +208,8 @@ class AnalysisMixin:
         self.progress.show()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
-        self.show_message(f"Analysing {total} image{'s' if total != 1 else ''} on "
-                          f"{self.analysis.engine.device_label}…", timeout_ms=0)
+        self.show_message(self._noted(f"Analysing {total} image{'s' if total != 1 else ''} on "
+                                      f"{self.analysis.engine.device_label}…"), timeout_ms=0)
 
     def cancel_analysis(self) -> None:
         if not self.analysis.cancel():
@@ -230,14 +242,16 @@ class AnalysisMixin:
         if finished is not None and not run.error:
             done, total, failed = finished.done, finished.total, finished.failed
             if finished.cancelled:
-                self.show_message(f"Cancelled: {done} of {total} images analysed; the rest stay "
-                                  "pending (Ctrl+R analyses them).")
+                self.show_message(self._noted(f"Cancelled: {done} of {total} images analysed; "
+                                              "the rest stay pending (Ctrl+R analyses them)."))
             else:
                 flagged = sum(1 for r in self.session.rows if r.image is not None and r.flags
                               and not r.failed)
-                self.show_message(f"Analysed {done} image{'s' if done != 1 else ''} in "
-                                  f"{run.seconds:.1f} s: {failed} could not be read, {flagged} "
-                                  "flagged for review.", timeout_ms=15000)
+                self.show_message(self._noted(f"Analysed {done} image{'s' if done != 1 else ''} "
+                                              f"in {run.seconds:.1f} s: {failed} could not be "
+                                              f"read, {flagged} flagged for review."),
+                                  timeout_ms=15000)
+        self._folder_note = ""
         if self.current_row() is None and self.proxy.rowCount():
             self.select_proxy_row(0)
         self.refresh_current()
@@ -357,3 +371,17 @@ class AnalysisMixin:
             proxy_row = self.proxy_row_of(i)
             if proxy_row >= 0:
                 self.select_proxy_row(proxy_row)
+
+
+def empty_folders_note(folders: list[str]) -> str:
+    """One sentence naming the input folders that held no image files ('' when none)."""
+    if not folders:
+        return ""
+    if len(folders) == 1:
+        return f"The folder {folders[0]} holds no image files; nothing in it is analysed."
+    names = ", ".join(folders[:-1]) + " and " + folders[-1]
+    return f"The folders {names} hold no image files; nothing in them is analysed."
+
+
+def _joined(text: str, note: str) -> str:
+    return f"{text} {note}" if note else text

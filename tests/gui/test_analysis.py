@@ -17,6 +17,8 @@ from lab_app.gui import theme
 from lab_app.gui.results_model import DETAIL_ROLE
 from lab_app.gui.theme import error_reason
 
+from helpers import SAMPLES, copy_samples
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -191,6 +193,35 @@ def test_drop_files_and_folders_adds_them(make_window, image_folder, gui):
     win.dropEvent(event)
     gui.wait_analysed(win)
     assert win.model.rowCount() == 12
+
+
+def test_a_folder_without_images_beside_others_is_named_without_a_dialog(make_window, tmp_path,
+                                                                          gui):
+    """Adding a folder of fields and one holding no images (mistyped, or named x.jpg) analysed
+    the first and said nothing of the second: the window spoke only when nothing at all was
+    found. The status bar now names it, from the start of the run to its summary."""
+    fields = copy_samples(tmp_path / "fields", 2)
+    empty = tmp_path / "x.jpg"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image", encoding="utf-8")
+    win = make_window()
+    seen = []
+    win.statusBar().messageChanged.connect(seen.append)
+    assert win.open_paths([fields, empty])
+    gui.wait_analysed(win)
+    note = f"The folder {empty} holds no image files; nothing in it is analysed."
+    assert win.model.rowCount() == 2
+    assert any(m.startswith("Analysing 2 images") and m.endswith(note) for m in seen)
+    message = win.statusBar().currentMessage()
+    assert message.startswith("Analysed 2 images") and message.endswith(note)
+    assert not win.dialogs.errors                    # a note, not a modal box
+    # The next adding, with no empty folder, says nothing of it any more.
+    more = copy_samples(tmp_path / "more", 3)
+    (more / SAMPLES[0].name).unlink()
+    (more / SAMPLES[1].name).unlink()
+    assert win.open_paths([more])
+    gui.wait_analysed(win)
+    assert win.model.rowCount() == 3 and note not in win.statusBar().currentMessage()
 
 
 def test_screenshot_command_saves_a_png_and_exits_0(tmp_path, model_dir, image_folder):

@@ -13,7 +13,8 @@ from PIL import Image
 
 from lab_app.core.errors import ImageLoadError
 from lab_app.core.imaging import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, LoadedImage,
-                                  iter_image_paths, load_rgb, make_thumbnail)
+                                  folders_without_images, iter_image_paths, load_rgb,
+                                  make_thumbnail)
 
 ORIENTATION_TAG = 0x0112
 
@@ -369,6 +370,22 @@ def test_iter_image_paths_keeps_explicit_files_and_missing_paths_and_deduplicate
     hidden = _touch(tmp_path / ".explicit.png")
     result = iter_image_paths([notes, folder, image, missing, str(image), hidden, missing])
     assert result == [notes, image, missing, hidden]
+
+
+def test_folders_without_images_names_each_input_folder_that_gave_nothing(tmp_path):
+    """The rule the batch and the window share: an input folder none of the found images lies
+    in is named (as given), even one named like an image; files and found folders are not."""
+    fields = tmp_path / "fields"
+    _touch(fields / "deep" / "a.jpg")
+    empty, named_jpg = tmp_path / "empty", tmp_path / "x.jpg"
+    _touch(empty / "notes.txt")
+    named_jpg.mkdir()
+    nested = fields / "deep"
+    loose = _touch(tmp_path / "b.png")
+    inputs = [str(fields) + os.sep, empty, loose, named_jpg, nested, tmp_path / "missing"]
+    found = iter_image_paths(inputs)
+    assert folders_without_images(inputs, found) == [str(empty), str(named_jpg)]
+    assert folders_without_images([fields], iter_image_paths([fields])) == []
 
 
 def test_symlink_loop_is_kept_for_an_error_row_not_a_crash(tmp_path):
