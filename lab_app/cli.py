@@ -203,15 +203,11 @@ def _probe_write(out: Path) -> None:
 
 def _file_sha256(path: str) -> str | None:
     """The sha256 of a file's bytes, or None when it cannot be read (for --resume)."""
-    import hashlib
-    digest = hashlib.sha256()
+    from model.modeldir import sha256_file
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_file(Path(path))
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _close_after_failure(writer) -> None:
