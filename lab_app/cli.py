@@ -3,8 +3,10 @@
 Exit codes: 0 every input analysed; 3 some inputs failed (each reported); 2 usage error (any
 option value, checked before an image is analysed); 1 the analysis could not run or its results
 could not be written (model missing or changed, device unavailable, --out a file, read-only or
-full); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. Every ending is one line on stderr, and
-the results files hold every finished image (--resume completes an interrupted batch).
+full, an earlier run's results there not removable); 130 interrupted (Ctrl-C); 143 stopped by
+SIGTERM. Every ending is one line on stderr, and the results files hold every finished image
+(--resume completes an interrupted batch; without it an earlier run's results and masks in --out
+are removed first, core/results_io.clear_earlier_run, so the folder holds one run).
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "0 and 1 (default: the model card's calibrated one)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted batch in DIR instead of starting again (files "
-                        "changed since, and those that failed, are analysed again)")
+                        "changed since, and those that failed, are analysed again); without it, "
+                        "an earlier batch's results and masks in DIR are removed first")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -233,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     from .core.imaging import folders_without_images, iter_image_paths
     from .core.pipeline import AnalysisOptions, CancelToken, Finished, ImageAnalysed, Started, analyse
     from .core.report_assembly import KeptPictures
-    from .core.results_io import ResultsWriter
+    from .core.results_io import MASKS_DIR, ResultsWriter, clear_earlier_run
     from .core.segmentation import preset
     from .core.vocabulary import FLAG_LOW_CONFIDENCE
 
@@ -254,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # --out inside (or the same as) an input folder: a second run must not analyse the
         # first one's masks
-        paths = iter_image_paths(args.inputs, skip=[out, out / "masks"])
+        paths = iter_image_paths(args.inputs, skip=[out, out / MASKS_DIR])
     if not paths and not args.watch:
         print("labapp-batch: no images found in the given inputs.", file=sys.stderr)
         return EXIT_USAGE
@@ -309,7 +312,24 @@ def run(args: argparse.Namespace) -> int:
             if r.confidence is not None and r.confidence < threshold:
                 r.flags.append(FLAG_LOW_CONFIDENCE)
     elif not args.resume:
-        (out / "results.partial.jsonl").unlink(missing_ok=True)
+        # A fresh batch replaces an earlier one in --out: its results and masks go, so the
+        # folder never mixes two runs; files the program did not write (and reports) stay.
+        try:
+            earlier = clear_earlier_run(out)
+        except OSError as exc:
+            print(f"labapp-batch: the earlier results in {out} cannot be replaced "
+                  f"({exc.strerror or exc}); remove them or give another --out.", file=sys.stderr)
+            return EXIT_FATAL
+        if earlier.found and not args.quiet:
+            n = earlier.masks_removed
+            masks = f" and {n} mask{'s' if n != 1 else ''}" if n else ""
+            print(f"labapp-batch: {out} held an earlier run; its results{masks} are removed, "
+                  "so the folder holds this run alone (--resume continues a run instead).",
+                  file=sys.stderr)
+        if earlier.masks_left and (earlier.found or args.save_masks):
+            n = earlier.masks_left
+            print(f"labapp-batch: {out / MASKS_DIR} holds {n} file{'s' if n != 1 else ''} this "
+                  "program did not write; they are left there.", file=sys.stderr)
     header = {"model": {k: engine.info[k] for k in ("name", "version", "sha256", "input_size",
                                                     "temperature", "low_confidence_threshold")},
               "low_confidence_threshold": threshold,
@@ -321,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"labapp-batch: the results cannot be written to {out} ({exc.strerror or exc}).",
               file=sys.stderr)
         return EXIT_FATAL
-    masks_dir, used_names = out / "masks", set()
+    masks_dir, used_names = out / MASKS_DIR, set()
     bar = ProgressBar(len(paths), stream=None if not args.quiet and not args.watch else _Null())
     cancel = CancelToken()
     finished: Finished | None = None

@@ -12,7 +12,9 @@ import csv
 import io
 import json
 import os
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from model.atomic import atomic_write_text, signals_held
 from .results import ImageResult
 
 JOURNAL = "results.partial.jsonl"
+RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"
+MASKS_DIR = "masks"          # --save-masks: <out>/masks/<input stem>[-N].png
 CSV_FIXED = ["path", "status", "error", "prediction", "prediction_name", "confidence", "cells",
              "flags", "scope_reason", "sha256", "width", "height", "device", "model", "analysed_at"]
 # After the class probabilities: what the acquisition checks measured (core/focus.py, model/ood.py,
@@ -143,8 +147,8 @@ class ResultsWriter:
         json_text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         csv_text = results_csv(rows, self.classes, self.display_names)
         with signals_held():   # the pair agrees: a Ctrl-C / SIGTERM waits until both are written
-            atomic_write_text(self.out_dir / "results.json", json_text)
-            atomic_write_text(self.out_dir / "results.csv", csv_text)
+            atomic_write_text(self.out_dir / RESULTS_JSON, json_text)
+            atomic_write_text(self.out_dir / RESULTS_CSV, csv_text)
         self._last_snapshot = time.monotonic()
 
     def close(self, timing: dict, complete: bool) -> None:
@@ -152,3 +156,82 @@ class ResultsWriter:
         self._journal.close()
         if complete:  # a finished batch needs no journal; an interrupted one keeps it for --resume
             (self.out_dir / JOURNAL).unlink(missing_ok=True)
+
+
+# --- A fresh batch into a folder that holds an earlier one -------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NUMBERED = re.compile(r"^(.*)-(\d+)$")
+
+
+@dataclass
+class EarlierRun:
+    """What clear_earlier_run() found in an output folder."""
+    found: bool = False                 # results.json, results.csv or a journal was there
+    removed: list[str] = field(default_factory=list)   # names relative to the folder
+    masks_removed: int = 0
+    masks_left: int = 0                 # files in masks/ the program did not write (left)
+
+
+def _recorded_paths(out_dir: Path) -> set[str]:
+    """The input paths the earlier run's results.json and journal name."""
+    paths = set(ResultsWriter.read_journal(out_dir))
+    try:
+        doc = json.loads((out_dir / RESULTS_JSON).read_text(encoding="utf-8"))
+        paths.update(r["path"] for r in doc.get("images", [])
+                     if isinstance(r, dict) and isinstance(r.get("path"), str))
+    except (OSError, ValueError, AttributeError):   # missing, damaged or not ours
+        pass
+    return paths
+
+
+def _is_mask_png(path: Path) -> bool:
+    """An 8-bit greyscale PNG, as --save-masks writes (0/255)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return False
+    return (len(head) == 26 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR"
+            and head[24] == 8 and head[25] == 0)
+
+
+def _written_mask(path: Path, stems: set[str]) -> bool:
+    """Whether masks/``path`` is a mask the earlier run wrote for one of its inputs: named after
+    an input (``stem.png``, or ``stem-N.png`` when two inputs shared a stem) and a mask PNG."""
+    if path.suffix.lower() != ".png" or path.is_symlink() or not path.is_file():
+        return False
+    name = path.stem.lower()
+    numbered = _NUMBERED.match(name)
+    return ((name in stems or (numbered is not None and numbered.group(1) in stems))
+            and _is_mask_png(path))
+
+
+def clear_earlier_run(out_dir: Path) -> EarlierRun:
+    """Before a fresh batch (not --resume) writes into ``out_dir``: remove the files an earlier
+    batch wrote there (results.json/csv, its journal and the masks named after its inputs), so
+    the folder never mixes two runs. Nothing else is removed: files in masks/ that the earlier
+    run's results do not account for are left (and counted), and so is an earlier report.pdf
+    (a report is never overwritten: --report keeps it under a dated name, batch_report.py).
+    OSError propagates."""
+    out_dir = Path(out_dir)
+    run = EarlierRun()
+    records = [out_dir / n for n in (RESULTS_JSON, RESULTS_CSV, JOURNAL)]
+    run.found = any(p.is_file() for p in records)
+    masks = out_dir / MASKS_DIR
+    if masks.is_dir() and not masks.is_symlink():
+        stems = {Path(p).stem.lower() for p in _recorded_paths(out_dir)} if run.found else set()
+        for entry in sorted(masks.iterdir()):
+            if run.found and _written_mask(entry, stems):
+                entry.unlink()
+                run.masks_removed += 1
+            else:
+                run.masks_left += 1
+        if run.masks_removed and not run.masks_left:
+            masks.rmdir()
+    # The records last: an interrupted clearing can be finished by the next run.
+    for path in records:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            run.removed.append(path.name)
+    return run

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from lab_app import cli
 from lab_app.core import pipeline
@@ -117,3 +118,70 @@ def test_a_failed_file_is_named_once_in_its_error_line(fields, model_dir, tmp_pa
     assert f"error: {fields / 'zero.jpg'}: the file is empty (0 bytes).\n" in err
     row = next(r for r in _rows(tmp_path / "out") if r["status"] == "error")
     assert row["error"] == "zero.jpg: the file is empty (0 bytes)."   # results keep the name
+
+
+def test_a_fresh_run_into_an_earlier_one_leaves_no_mask_of_it(fields, model_dir, tmp_path,
+                                                                capsys):
+    """A second run without --resume into the same --out left the first run's masks in
+    --out/masks beside its own results: the folder mixed two runs. The earlier run's results
+    and masks are removed first; files the program did not write stay, and so does a report
+    (never overwritten: --report keeps it under a dated name)."""
+    out = tmp_path / "out"
+    assert cli.main(_args([fields], out, model_dir, "--save-masks")) == 0
+    first = sorted(p.name for p in (out / "masks").glob("*.png"))
+    assert len(first) == 3
+    (out / "report.pdf").write_bytes(b"%PDF-1.4 the first run's report")
+    stem = Path(first[0]).stem
+    Image.new("RGB", (4, 4), (200, 30, 90)).save(out / "masks" / f"{stem}-7.png")  # not a mask
+    (out / "masks" / "notes.txt").write_text("the lab's own notes", encoding="utf-8")
+    (out / "mine.txt").write_text("kept", encoding="utf-8")
+    capsys.readouterr()
+    one = tmp_path / "one"
+    one.mkdir()
+    kept_field = sorted(fields.glob("*.jpg"))[1]
+    shutil.copy(kept_field, one / kept_field.name)
+
+    assert cli.main(_args([one], out, model_dir, "--save-masks")) == 0
+    assert sorted(p.name for p in (out / "masks").iterdir()) == sorted(
+        [f"{kept_field.stem}.png", f"{stem}-7.png", "notes.txt"])
+    assert [Path(r["path"]).name for r in _rows(out)] == [kept_field.name]
+    assert (out / "report.pdf").exists() and (out / "mine.txt").exists()
+    err = capsys.readouterr().err
+    assert err == f"labapp-batch: {out / 'masks'} holds 2 files this program did not write; " \
+                  "they are left there.\n"
+
+    # Without --save-masks (and not --quiet): no mask of the earlier run is left, one line says so.
+    args = [a for a in _args([one], out, model_dir) if a != "--quiet"]
+    assert cli.main(args) == 0
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{stem}-7.png", "notes.txt"]
+    assert (f"labapp-batch: {out} held an earlier run; its results and 1 mask are removed"
+            in capsys.readouterr().err)
+
+
+def test_resume_keeps_the_earlier_runs_masks(fields, model_dir, tmp_path):
+    """--resume continues the run in --out: its masks stay (only a fresh run removes them)."""
+    out = tmp_path / "out"
+    assert cli.main(_args([fields], out, model_dir, "--save-masks")) == 0
+    _interrupted(out)
+    masks = sorted(p.name for p in (out / "masks").glob("*.png"))
+    assert cli.main(_args([fields], out, model_dir, "--save-masks", "--resume")) == 0
+    assert sorted(p.name for p in (out / "masks").glob("*.png")) == masks and len(masks) == 3
+
+
+def test_an_earlier_run_that_cannot_be_removed_ends_in_one_line_exit_1(fields, model_dir,
+                                                                       tmp_path, monkeypatch,
+                                                                       capsys):
+    from lab_app.core import results_io
+    out = tmp_path / "out"
+    assert cli.main(_args([fields], out, model_dir)) == 0
+    before = (out / "results.json").read_bytes()
+
+    def refuse(out_dir):
+        raise PermissionError(13, "Permission denied", str(out_dir / "results.json"))
+    monkeypatch.setattr(results_io, "clear_earlier_run", refuse)
+    capsys.readouterr()
+    assert cli.main(_args([fields], out, model_dir)) == cli.EXIT_FATAL
+    assert capsys.readouterr().err == (f"labapp-batch: the earlier results in {out} cannot be "
+                                       "replaced (Permission denied); remove them or give another "
+                                       "--out.\n")
+    assert (out / "results.json").read_bytes() == before

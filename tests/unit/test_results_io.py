@@ -10,7 +10,7 @@ import json
 import pytest
 
 from lab_app.core.results import ImageResult
-from lab_app.core.results_io import JOURNAL, ResultsWriter, results_csv
+from lab_app.core.results_io import JOURNAL, ResultsWriter, clear_earlier_run, results_csv
 
 CLASSES = ["Benign", "Early", "Pre", "Pro"]
 NAMES = {"Benign": "Benign (hematogones)", "Early": "Early Pre-B ALL", "Pre": "Pre-B ALL",
@@ -235,3 +235,43 @@ def test_file_names_that_look_like_formulas_are_text_in_the_csv(name):
     a, b = _csv([failed, dup])
     assert a["path"] == "'" + name and a["error"].startswith("'" + name)
     assert b["duplicate_of"] == "'" + name and b["path"] == "/in/b.jpg"
+
+
+def _mask(path, colour: bool = False) -> None:
+    import cv2
+    import numpy as np
+    shape = (4, 4, 3) if colour else (4, 4)
+    path.write_bytes(cv2.imencode(".png", np.full(shape, 255, np.uint8))[1].tobytes())
+
+
+def test_clearing_an_earlier_run_removes_only_what_it_wrote(tmp_path):
+    """A fresh batch into --out removes the earlier run's results and the masks named after its
+    inputs (stem.png, stem-N.png); a file the results do not account for stays, and so does a
+    report (never overwritten: --report keeps it under a dated name)."""
+    out = tmp_path / "out"
+    writer = ResultsWriter(out, HEADER, CLASSES, NAMES)
+    writer.add(0, row("a.jpg"))
+    writer.add(1, row("sub/a.jpg"))        # same stem: its mask was a-2.png
+    writer.close({}, complete=False)       # interrupted: results.json and the journal
+    (out / "report.pdf").write_bytes(b"%PDF")
+    (out / "masks").mkdir()
+    for name in ("a.png", "A-2.png"):
+        _mask(out / "masks" / name)
+    _mask(out / "masks" / "other.png")            # no input of that name
+    _mask(out / "masks" / "a-3.png", colour=True)  # named like one, but not a mask
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    run = clear_earlier_run(out)
+    assert run.found and (run.masks_removed, run.masks_left) == (2, 2)
+    assert sorted(run.removed) == sorted([JOURNAL, "results.csv", "results.json"])
+    assert sorted(p.name for p in out.rglob("*")) == ["a-3.png", "masks", "notes.txt", "other.png",
+                                                      "report.pdf"]
+
+
+def test_without_an_earlier_runs_results_nothing_is_removed(tmp_path):
+    """A masks folder with no results of this program beside it is not its own (as far as it
+    can tell): it stays."""
+    (tmp_path / "masks").mkdir()
+    _mask(tmp_path / "masks" / "a.png")
+    run = clear_earlier_run(tmp_path)
+    assert not run.found and run.removed == [] and run.masks_left == 1
+    assert (tmp_path / "masks" / "a.png").exists()
