@@ -26,9 +26,8 @@ import numpy as np
 from lab_app.core.pipeline import analyse_fields
 from model import shifts, white_balance
 from model.data import read_rgb
-from model.inference import InferenceEngine
 
-from .common import dataset_root, validation_fields
+from .common import dataset_root, recipe_fields
 
 SLACK = 3.0
 SHIFTS = {
@@ -57,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True, help="a recipe run's model dir")
     args = p.parse_args(argv)
-    files, truth = validation_fields(args.model)
-    fields = [read_rgb(f) for f in files]
-    engine = InferenceEngine(args.model, device="cpu")
+    fields, truth, engine = recipe_fields(args.model)
     ranges = class_tint_ranges(args.model, engine.classes)
     for c, (low, high) in ranges.items():
         print(f"{c}: red-blue {low[0]:.1f}..{high[0]:.1f}, green-mid {low[1]:.1f}..{high[1]:.1f}")

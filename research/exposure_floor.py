@@ -24,11 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from model import shifts, white_balance
-from model.data import read_rgb
-from model.inference import InferenceEngine
-from model.preprocessing import normalize, resize_field
 
-from .common import validation_fields
+from .common import accuracy, as_captured, probabilities, recipe_fields
 
 EXPOSURES = (0.95, 0.9, 0.85, 0.8, 0.75, 0.65, 0.55, 0.45)
 LAMPS = (0.03, 0.05, 0.08, 0.12)
@@ -47,24 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True, help="a recipe run's model dir")
     args = p.parse_args(argv)
-    files, truth = validation_fields(args.model)
-    fields = [read_rgb(f) for f in files]
-    engine = InferenceEngine(args.model, device="cpu")
+    fields, truth, engine = recipe_fields(args.model)
     pre = engine.preprocess_config
     if pre.white_balance is not None or pre.exposure_floor is None:
         raise SystemExit("this measures a model that reads colours as captured, with a "
                          "background range (model.upgrade)")
 
     def score(x: np.ndarray) -> str:
-        probs = np.concatenate([engine.run_preprocessed(x[i:i + 64], with_cam=False).probabilities
-                                for i in range(0, len(x), 64)])
-        right = np.mean([engine.classes[int(np.argmax(r))] == t for r, t in zip(probs, truth)])
+        probs = probabilities(engine, x)
         low = np.mean(probs.max(axis=1) < engine.low_confidence_threshold)
-        return f"{right:.4f} (low confidence {low:.3f})"
+        return f"{accuracy(engine, probs, truth):.4f} (low confidence {low:.3f})"
 
     def as_shifted(images) -> str:
-        return score(np.stack([normalize(resize_field(im, pre.input_size)[None], pre)[0]
-                               for im in images]))
+        return score(as_captured(engine, images))
 
     print(f"{len(fields)} validation fields of {args.model}; exposure floor {pre.exposure_floor}")
     print(f"as captured: {as_shifted(fields)}; preprocessed: {score(engine.preprocess(fields))}")

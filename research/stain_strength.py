@@ -25,11 +25,9 @@ import numpy as np
 
 from model import shifts
 from model.data import read_rgb
-from model.inference import InferenceEngine
-from model.preprocessing import normalize, resize_field
 from model.resample import working_copy
 
-from .common import dataset_root, validation_fields
+from .common import accuracy, as_captured, dataset_root, probabilities, recipe_fields
 
 FACTORS = (0.5, 0.65, 0.8, 1.35, 1.6)
 
@@ -49,33 +47,27 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True, help="a recipe run's model dir")
     args = p.parse_args(argv)
-    files, truth = validation_fields(args.model)
-    fields = [read_rgb(f) for f in files]
-    engine = InferenceEngine(args.model, device="cpu")
-    pre = engine.preprocess_config
+    fields, truth, engine = recipe_fields(args.model)
     train = json.loads((args.model / "split.json").read_text())["train"][::4]
     seen = [strength(read_rgb(dataset_root() / "Original" / rel)) for rel in train]
     low, high = (float(v) for v in np.percentile(seen, [0.5, 99.5]))
     print(f"training stain strength {low:.3f}..{high:.3f} (median {np.median(seen):.3f}, "
           f"{len(seen)} fields)")
 
-    def accuracy(images) -> float:
-        x = np.stack([normalize(resize_field(im, pre.input_size)[None], pre)[0] for im in images])
-        probs = np.concatenate([engine.run_preprocessed(x[i:i + 64], with_cam=False).probabilities
-                                for i in range(0, len(x), 64)])
-        return float(np.mean([engine.classes[int(np.argmax(r))] == t for r, t in zip(probs, truth)]))
+    def right(images) -> float:
+        return accuracy(engine, probabilities(engine, as_captured(engine, images)), truth)
 
     def clamped(im: np.ndarray) -> np.ndarray:
         s = strength(im)
         return scale_density(im, low / s) if s < low else (
             scale_density(im, high / s) if s > high else im)
 
-    print(f"as captured: {accuracy(fields):.4f}, clamped {accuracy([clamped(f) for f in fields]):.4f}")
+    print(f"as captured: {right(fields):.4f}, clamped {right([clamped(f) for f in fields]):.4f}")
     for factor in FACTORS:
         shifted = [shifts.stain_amount(f, factor) for f in fields]
         outside = np.mean([not low <= strength(s) <= high for s in shifted])
         print(f"stain amount x{factor}: {outside:.1%} outside the range; as shifted "
-              f"{accuracy(shifted):.4f}, clamped {accuracy([clamped(s) for s in shifted]):.4f}",
+              f"{right(shifted):.4f}, clamped {right([clamped(s) for s in shifted]):.4f}",
               flush=True)
     return 0
 

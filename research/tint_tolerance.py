@@ -22,13 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from model import white_balance
-from model.data import read_rgb
-from model.inference import InferenceEngine
-from model.preprocessing import normalize, resize_field
 from model import shifts
 from model.shifts import SHIFTS
 
-from .common import validation_fields
+from .common import accuracy as right_share, as_captured, probabilities, recipe_fields
 
 OFFSETS = (5, 10, 15)
 LAMP_SHIFTS = ("lamp_warm", "lamp_cool", "exposure_down")
@@ -44,19 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, required=True, help="a recipe run's model dir")
     p.add_argument("--k", type=int, default=8, help="references averaged over (0: skip)")
     args = p.parse_args(argv)
-    files, truth = validation_fields(args.model)
-    fields = [read_rgb(f) for f in files]
-    engine = InferenceEngine(args.model, device="cpu")
-    pre = engine.preprocess_config
-    if pre.white_balance is not None:
+    fields, truth, engine = recipe_fields(args.model)
+    if engine.preprocess_config.white_balance is not None:
         raise SystemExit("this measures a model that reads colours as captured")
 
-    def accuracy(images) -> float:
-        x = np.stack([normalize(resize_field(im, pre.input_size)[None], pre)[0] for im in images])
-        probs = np.concatenate([engine.run_preprocessed(x[i:i + 64], with_cam=False).probabilities
-                                for i in range(0, len(x), 64)])
-        return float(np.mean([engine.classes[int(np.argmax(r))] == t
-                              for r, t in zip(probs, truth)])), probs
+    def accuracy(images) -> tuple[float, np.ndarray]:
+        probs = probabilities(engine, as_captured(engine, images))
+        return right_share(engine, probs, truth), probs
 
     backgrounds = [white_balance.estimate_background(im)[0] for im in fields]
     print(f"{len(fields)} validation fields of {args.model}")
