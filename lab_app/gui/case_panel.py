@@ -246,6 +246,14 @@ class CasePanel(QWidget):
     def mark_saved(self, values: dict[str, str]) -> None:
         self._saved.update(values)
 
+    def mark_unsaved(self, name: str, stored: str | None) -> None:
+        """Saving ``name`` failed: what is typed stays unsaved, so that Enter or closing the
+        window tries again (``stored``: the value the case store holds, None: no case yet)."""
+        if stored is None:
+            self._saved.pop(name, None)
+        else:
+            self._saved[name] = stored
+
     def focus_field(self, name: str) -> None:
         w = self.widgets[name]
         w.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -17,7 +17,7 @@ from lab_app.core.case_models import LabInfo
 from lab_app.core.errors import CaseStoreError, LabAppError
 from lab_app.core.session import DATE_FIELDS, SessionRuleError
 
-from .case_panel import LABELS
+from .case_panel import LABELS, case_values
 from .worker import CallableWorker
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,8 @@ class CaseMixin:
             self.ensure_case()   # created with every field of the panel, this one included
             if self.case is not None:
                 self.show_message(f"Case {self.case.id} created.")
+            else:   # not saved: Enter or closing the window tries again
+                self.case_panel.mark_unsaved(name, None)
             return
         try:
             saved = self.session.update_field(name, value, self.actor())
@@ -204,7 +206,11 @@ class CaseMixin:
             self.dialogs.error(self, exc.title, str(exc))
             return
         except CaseStoreError as exc:
-            self.dialogs.error(self, "Field not saved", str(exc))
+            # A busy or failing database: what was typed stays in the field, unsaved, and is
+            # saved by the next Enter or when the window closes.
+            self.case_panel.mark_unsaved(name, case_values(self.case)[name])
+            self.dialogs.error(self, "Field not saved", f"{str(exc).rstrip('.')}. What you typed "
+                               "stays in the field; press Enter there to save it again.")
             return
         if saved:
             self.show_message(f"{LABELS[name]} saved.", timeout_ms=3000)
