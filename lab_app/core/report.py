@@ -38,6 +38,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.platypus.doctemplate import LayoutError
 from reportlab.platypus import (Frame, KeepTogether, PageBreak, PageTemplate,
                                 Paragraph, Spacer, Table, TableStyle)
 from PIL import Image as PILImage
@@ -202,7 +203,25 @@ def write_report(case: Case, out: BinaryIO, *, page_size: str = "A4",
         frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body",
                       leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
         doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-        doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
+        try:
+            doc.build(story, canvasmaker=functools.partial(_NumberedCanvas, footer=footer))
+        except LayoutError as exc:   # a table row taller than a page: some text is far too long
+            raise ReportError(_too_long_sentence(case)) from exc
+
+
+def _too_long_sentence(case: Case) -> str:
+    """What to shorten when the report cannot be laid out: the case's longest text."""
+    texts = [("patient ID", case.patient.id), ("patient name", case.patient.name),
+             ("sex", case.patient.sex), ("sample ID", case.sample.id),
+             ("specimen", case.sample.specimen), ("physician", case.physician),
+             ("technician", case.technician), ("reviewer", case.reviewer),
+             ("laboratory name", case.lab.name), ("laboratory address", case.lab.address)]
+    texts += [(f"reason given for {Path(img.path).name}", img.decision.reason)
+              for img in case.images]
+    texts += [("amendment reason", a.reason) for a in case.amendments]
+    label, text = max(texts, key=lambda t: len(t[1] or ""))
+    return (f"The report cannot be laid out: the {label} ({len(text or ''):,} characters) is too "
+            "long to fit on a page; shorten it and print the report again.")
 
 
 # ---------------------------------------------------------------------------------- layout
