@@ -242,8 +242,10 @@ class AnalysisMixin:
         if finished is not None and not run.error:
             done, total, failed = finished.done, finished.total, finished.failed
             if finished.cancelled:
-                self.show_message(self._noted(f"Cancelled: {done} of {total} images analysed; "
-                                              "the rest stay pending (Ctrl+R analyses them)."))
+                # A cancelled re-analysis leaves nothing pending: the rest keep their results.
+                rest = ("the rest stay pending (Ctrl+R analyses them)." if self.session.pending_count()
+                        else "the rest keep their earlier results.")
+                self.show_message(self._noted(f"Cancelled: {done} of {total} images analysed; {rest}"))
             else:
                 flagged = sum(1 for r in self.session.rows if r.image is not None and r.flags
                               and not r.failed)
