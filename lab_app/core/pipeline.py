@@ -34,7 +34,7 @@ from .errors import ImageLoadError
 from .imaging import load_rgb
 from .overlays import field_pictures
 from .results import ImageResult
-from .scope import assess_scope
+from .scope import assess_scope, working_hsv
 from .segmentation import SegmentationParams, preset, segment
 from .vocabulary import (FLAG_DAMAGED_FILE, FLAG_LOAD_ERROR, FLAG_LOW_CONFIDENCE, FLAG_NO_CELLS,
                          FLAG_OUT_OF_FOCUS, FLAG_OUT_OF_SCOPE, FLAG_POOR_CAPTURE,
@@ -173,11 +173,12 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
         else:
             exposure = model_balance
     seg_input = rgb if opts.segmentation.preset == "dataset" else balanced
-    seg = segment(seg_input, opts.segmentation)
+    hsv = working_hsv(balanced)   # one conversion for the segmentation and the scope check
+    seg = segment(seg_input, opts.segmentation, hsv if seg_input is balanced else None)
     res.cells = seg.count
     if seg.count == 0:
         res.flags.append(FLAG_NO_CELLS)
-    scope = assess_scope(balanced, seg)
+    scope = assess_scope(balanced, seg, hsv)
     if not scope.in_scope:
         res.flags.append(FLAG_OUT_OF_SCOPE)
         res.scope_reason = scope.reason  # shown beside the flag

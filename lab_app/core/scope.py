@@ -73,32 +73,51 @@ def _working_copy(rgb: np.ndarray) -> np.ndarray:
 def _percentile_u8(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) (linear method) for uint8 data, from a 256-bin histogram:
     the same number, without sorting (this runs for every image of a batch)."""
-    cum = np.cumsum(np.bincount(values, minlength=256))
-    pos = q / 100.0 * (len(values) - 1)
+    return _percentile_hist(np.bincount(values, minlength=256), q)
+
+
+def _percentile_hist(hist: np.ndarray, q: float) -> float:
+    """_percentile_u8 of the values counted in a 256-bin histogram."""
+    cum = np.cumsum(hist.astype(np.int64))
+    pos = q / 100.0 * (int(cum[-1]) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
     v_lo, v_hi = np.searchsorted(cum, [lo, hi], side="right")
     return float(v_lo + (v_hi - v_lo) * (pos - lo))
 
 
-def measure(rgb: np.ndarray) -> dict[str, float]:
-    """The colour statistics the decision uses (see the module docstring)."""
+def working_hsv(rgb: np.ndarray) -> np.ndarray:
+    """The HSV of the working copy the check reads; segmentation.segment takes it too, so a
+    field is converted once."""
+    return cv2.cvtColor(_working_copy(rgb), cv2.COLOR_RGB2HSV)
+
+
+def _count(hsv: np.ndarray, low: tuple[int, int, int], high: tuple[int, int, int]) -> int:
+    return cv2.countNonZero(cv2.inRange(hsv, low, high))
+
+
+def measure(rgb: np.ndarray, hsv: np.ndarray | None = None) -> dict[str, float]:
+    """The colour statistics the decision uses (see the module docstring). ``hsv``:
+    ``working_hsv(rgb)`` when the caller already has it. Counts and histograms (OpenCV's, exact
+    integers) instead of numpy masks over every pixel: the same figures, a quarter of the time."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 \
             or rgb.shape[2] != 3 or rgb.size == 0:
         raise ValueError("the scope check needs an RGB uint8 array of shape H x W x 3")
-    hsv = cv2.cvtColor(_working_copy(rgb), cv2.COLOR_RGB2HSV).reshape(-1, 3)
-    hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    strong = sat >= STRONG_COLOUR_SAT
-    smear_hue = ((hue >= SMEAR_HUE_LOW) & (hue <= SMEAR_HUE_HIGH)) | (hue <= SMEAR_HUE_WRAP)
-    strong_count = int(strong.sum())
+    if hsv is None:
+        hsv = working_hsv(rgb)
+    pixels = hsv.shape[0] * hsv.shape[1]
+    sat_hist = cv2.calcHist([hsv], [1], None, [256], [0, 256]).ravel()
+    strong_count = int(sat_hist[STRONG_COLOUR_SAT:].sum(dtype=np.int64))
+    smear = _count(hsv, (SMEAR_HUE_LOW, STRONG_COLOUR_SAT, 0), (SMEAR_HUE_HIGH, 255, 255)) \
+        + _count(hsv, (0, STRONG_COLOUR_SAT, 0), (SMEAR_HUE_WRAP, 255, 255))
     return {
-        "background_brightness": _percentile_u8(val, 75),
-        "saturation_p95": _percentile_u8(sat, 95),
+        "background_brightness": _percentile_hist(
+            cv2.calcHist([hsv], [2], None, [256], [0, 256]).ravel(), 75),
+        "saturation_p95": _percentile_hist(sat_hist, 95),
         # No strong colour at all: nothing off-hue either; the stain check decides.
-        "smear_hue_fraction": float((strong & smear_hue).sum() / strong_count)
-        if strong_count else 1.0,
-        "stain_fraction": float(((hue >= STAIN_HUE_LOW) & (hue <= STAIN_HUE_HIGH)
-                                 & (sat >= STAIN_SAT)).mean()),
-        "pale_fraction": float(((sat < PALE_SAT_MAX) & (val >= PALE_VAL_MIN)).mean()),
+        "smear_hue_fraction": smear / strong_count if strong_count else 1.0,
+        "stain_fraction": _count(hsv, (STAIN_HUE_LOW, STAIN_SAT, 0),
+                                 (STAIN_HUE_HIGH, 255, 255)) / pixels,
+        "pale_fraction": _count(hsv, (0, 0, PALE_VAL_MIN), (255, PALE_SAT_MAX - 1, 255)) / pixels,
     }
 
 
@@ -120,9 +139,11 @@ def _first_failure(stats: dict[str, float]) -> str | None:
     return None
 
 
-def assess_scope(rgb: np.ndarray, seg: SegmentationResult | None = None) -> ScopeAssessment:
-    """Judge whether the RGB uint8 image looks like the smear fields the model was trained on."""
-    stats = measure(rgb)
+def assess_scope(rgb: np.ndarray, seg: SegmentationResult | None = None,
+                 hsv: np.ndarray | None = None) -> ScopeAssessment:
+    """Judge whether the RGB uint8 image looks like the smear fields the model was trained on.
+    ``hsv``: ``working_hsv(rgb)`` when the caller already has it."""
+    stats = measure(rgb, hsv)
     reason = _first_failure(stats)
     cell_fraction = None
     if seg is not None and seg.mask.size:
