@@ -188,7 +188,8 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
         res.pictures = field_pictures(rgb, seg)
     t2 = time.perf_counter()
     field_in = resize_field(model_input, pre.input_size)
-    sharpness = focus.sharpness(field_in)
+    grey = focus.grey_field(field_in)   # the capture check reads it too when it is the field
+    sharpness = focus.sharpness(field_in, grey)
     if not focus.in_focus(sharpness):
         res.flags.append(FLAG_OUT_OF_FOCUS)
     res.acquisition = {"white_balance": dict(balance.to_json(),
@@ -202,7 +203,8 @@ def prepare_field(index: int, res: ImageResult, rgb: np.ndarray, engine: Inferen
             balance.background, exposure.gains[0] if exposure else 1.0, engine.background_range):
         res.acquisition["background_range"] = engine.background_range
         res.flags.append(FLAG_UNLIKE_TRAINING)
-    captured = quality.measure(rgb if quality_field is None else quality_field)   # as captured
+    captured = quality.measure(rgb if quality_field is None else quality_field,   # as captured
+                               grey if quality_field is None and field_in is rgb else None)
     res.acquisition["quality"] = captured.to_json()
     if not captured.ok:
         res.flags.append(FLAG_POOR_CAPTURE)
