@@ -234,7 +234,9 @@ class SegmentationParams:
         return self
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field: asdict's deep copy cost more than segmenting a row's worth of
+        # settings (every result row carries them); the values are immutable.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["extra_ranges"] = [asdict(r) for r in self.extra_ranges]
         return data
 
