@@ -63,27 +63,48 @@ def _text(value: str | None) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
+def _csv_line(cells: list) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIXED + [f"p_{c}" for c in classes] + CSV_ACQUISITION + CSV_DUPLICATE)
-    for r in rows:
-        model = r.get("model") or {}
-        acq = r.get("acquisition") or {}
-        w.writerow([
-            _text(r["path"]), r["status"], _text(r.get("error")), r.get("prediction") or "",
-            display_names.get(r.get("prediction") or "", ""),
-            "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
-            "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
-            r.get("scope_reason") or "",
-            r.get("sha256") or "", r.get("width") or "", r.get("height") or "", r.get("device") or "",
-            f"{model.get('name', '')} {model.get('version', '')}".strip(), r.get("analysed_at") or "",
-        ] + [("" if c not in (r.get("probabilities") or {}) else f"{r['probabilities'][c]:.4f}")
-             for c in classes] + [
-            "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
-            "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
-            colour_balance_text(acq), _text(r.get("duplicate_of"))])
+    csv.writer(buf, lineterminator="\n").writerow(cells)
     return buf.getvalue()
+
+
+def csv_header(classes: list[str]) -> str:
+    return _csv_line(CSV_FIXED + [f"p_{c}" for c in classes] + CSV_ACQUISITION + CSV_DUPLICATE)
+
+
+def csv_row(r: dict, classes: list[str], display_names: dict[str, str]) -> str:
+    """One image's line of results.csv (``r``: ImageResult.to_row())."""
+    model = r.get("model") or {}
+    acq = r.get("acquisition") or {}
+    return _csv_line([
+        _text(r["path"]), r["status"], _text(r.get("error")), r.get("prediction") or "",
+        display_names.get(r.get("prediction") or "", ""),
+        "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
+        "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
+        r.get("scope_reason") or "",
+        r.get("sha256") or "", r.get("width") or "", r.get("height") or "", r.get("device") or "",
+        f"{model.get('name', '')} {model.get('version', '')}".strip(), r.get("analysed_at") or "",
+    ] + [("" if c not in (r.get("probabilities") or {}) else f"{r['probabilities'][c]:.4f}")
+         for c in classes] + [
+        "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
+        "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
+        colour_balance_text(acq), _text(r.get("duplicate_of"))])
+
+
+def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
+    return csv_header(classes) + "".join(csv_row(r, classes, display_names) for r in rows)
+
+
+def results_json(doc: dict, row_texts: list[str]) -> str:
+    """results.json: ``doc`` (everything but the images) indented, then "images", one row per
+    line as already encoded (the journal's line). A snapshot of n rows is then a join, not n
+    encodings through the slow indenting encoder: snapshots repeat every few seconds, so that
+    made a long batch quadratic."""
+    images = ('"images": [\n    ' + ",\n    ".join(row_texts) + "\n  ]") if row_texts \
+        else '"images": []'
+    head = json.dumps(doc, indent=2, ensure_ascii=False)
+    return (head[:-2] + ",\n  " if doc else "{\n  ") + images + "\n}\n"
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -101,13 +122,19 @@ class ResultsWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.header = dict(header)
         self.classes, self.display_names = classes, display_names
-        self.rows: dict[int, dict] = {}
+        # Each row encoded once, for every snapshot: its JSON (the journal line) and CSV line.
+        self._json_rows: dict[int, str] = {}
+        self._csv_rows: dict[int, str] = {}
         self.snapshot_every_s = snapshot_every_s
         self._last_snapshot = 0.0
         self._journal = open(self.out_dir / JOURNAL, "a", encoding="utf-8")
         if self._journal.tell() and not _ends_with_newline(self.out_dir / JOURNAL):
             # the run before was cut inside a line: the next row starts on its own line
             self._journal.write("\n")
+
+    def __len__(self) -> int:
+        """The rows held: this run's and those resumed from the journal."""
+        return len(self._json_rows)
 
     @staticmethod
     def read_journal(out_dir: Path) -> dict[str, ImageResult]:
@@ -129,10 +156,11 @@ class ResultsWriter:
 
     def add(self, index: int, result: ImageResult, from_journal: bool = False) -> None:
         row = result.to_row()
-        self.rows[index] = row
+        self._json_rows[index] = text = json.dumps(row, ensure_ascii=False)
+        self._csv_rows[index] = csv_row(row, self.classes, self.display_names)
         if not from_journal:
             # flush: the line survives a killed process; fsync (power loss) waits for snapshot().
-            self._journal.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._journal.write(text + "\n")
             self._journal.flush()
         if time.monotonic() - self._last_snapshot >= self.snapshot_every_s:
             self.snapshot()
@@ -140,12 +168,12 @@ class ResultsWriter:
     def snapshot(self, timing: dict | None = None, complete: bool = False) -> None:
         if not self._journal.closed:
             os.fsync(self._journal.fileno())
-        rows = [self.rows[i] for i in sorted(self.rows)]
-        doc = {**self.header, "complete": complete, "images": rows}
+        order = sorted(self._json_rows)
+        doc = {**self.header, "complete": complete}
         if timing is not None:
             doc["timing"] = timing
-        json_text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        csv_text = results_csv(rows, self.classes, self.display_names)
+        json_text = results_json(doc, [self._json_rows[i] for i in order])
+        csv_text = csv_header(self.classes) + "".join(self._csv_rows[i] for i in order)
         with signals_held():   # the pair agrees: a Ctrl-C / SIGTERM waits until both are written
             atomic_write_text(self.out_dir / RESULTS_JSON, json_text)
             atomic_write_text(self.out_dir / RESULTS_CSV, csv_text)
