@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lab_app import cli
+from lab_app.core.pipeline import AnalysisOptions
 from lab_app.core import results_io
 from lab_app.core.results_io import JOURNAL, ResultsWriter
 
@@ -200,10 +201,12 @@ def test_a_signal_mid_batch_ends_cleanly(fields, model_dir, tmp_path, capsys, mo
 
 
 def test_sigterm_to_the_process(fields, model_dir, tmp_path):
-    """The real thing: labapp-batch in its own process, SIGTERM once the first row is written."""
+    """The real thing: labapp-batch in its own process, SIGTERM once the first row is written.
+    Four chunks of fields (pipeline chunk_size 64): rows come a chunk at a time, so with one
+    chunk the signal would only ever land at the end of the batch."""
     many = tmp_path / "many"
     many.mkdir()
-    for k in range(60):
+    for k in range(4 * AnalysisOptions().chunk_size):
         src = SAMPLES[k % len(SAMPLES)]
         (many / f"{k:03d}-{src.name}").write_bytes(src.read_bytes())
     out = tmp_path / "out"
