@@ -16,6 +16,7 @@ from model.classes import CLASS_IDS, DISPLAY_NAMES
 from .. import __version__
 from .case_models import AuditEntry, Case
 from .case_summary import CaseSummary
+from .results_io import spreadsheet_safe
 
 EXPORT_FORMAT = 1
 
@@ -81,6 +82,4 @@ def _cell(value: Any) -> Any:
     """Neutralise spreadsheet formulas: text starting with = + - @ is prefixed with a quote."""
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return spreadsheet_safe(value) if isinstance(value, str) else value

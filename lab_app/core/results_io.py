@@ -56,9 +56,9 @@ def _exposure(acquisition: dict) -> str:
     return ""
 
 
-def _text(value: str | None) -> str:
-    """Text from file names (path, error, duplicate_of) with spreadsheet formulas neutralised,
-    as in the case CSV export (case_export._cell): a leading = + - @ gets a quote."""
+def spreadsheet_safe(value: str | None) -> str:
+    """Text a spreadsheet will not run as a formula: a leading = + - @ (or tab, CR) gets a
+    quote. For file names in results.csv (path, error, duplicate_of) and the case CSV export."""
     value = value or ""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
@@ -78,7 +78,7 @@ def csv_row(r: dict, classes: list[str], display_names: dict[str, str]) -> str:
     model = r.get("model") or {}
     acq = r.get("acquisition") or {}
     return _csv_line([
-        _text(r["path"]), r["status"], _text(r.get("error")), r.get("prediction") or "",
+        spreadsheet_safe(r["path"]), r["status"], spreadsheet_safe(r.get("error")), r.get("prediction") or "",
         display_names.get(r.get("prediction") or "", ""),
         "" if r.get("confidence") is None else f"{r['confidence']:.4f}",
         "" if r.get("cells") is None else r["cells"], ";".join(r.get("flags") or []),
@@ -89,7 +89,7 @@ def csv_row(r: dict, classes: list[str], display_names: dict[str, str]) -> str:
          for c in classes] + [
         "" if acq.get("sharpness") is None else f"{acq['sharpness']:.3f}",
         "" if acq.get("feature_distance") is None else f"{acq['feature_distance']:.3f}",
-        colour_balance_text(acq), _text(r.get("duplicate_of"))])
+        colour_balance_text(acq), spreadsheet_safe(r.get("duplicate_of"))])
 
 
 def results_csv(rows: list[dict], classes: list[str], display_names: dict[str, str]) -> str:
