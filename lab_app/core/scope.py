@@ -70,14 +70,9 @@ def _working_copy(rgb: np.ndarray) -> np.ndarray:
     return working_copy(rgb, WORK_MAX_PIXELS)
 
 
-def _percentile_u8(values: np.ndarray, q: float) -> float:
-    """np.percentile(values, q) (linear method) for uint8 data, from a 256-bin histogram:
-    the same number, without sorting (this runs for every image of a batch)."""
-    return _percentile_hist(np.bincount(values, minlength=256), q)
-
-
 def _percentile_hist(hist: np.ndarray, q: float) -> float:
-    """_percentile_u8 of the values counted in a 256-bin histogram."""
+    """np.percentile(values, q) (linear method) of uint8 values counted in a 256-bin
+    histogram: the same number, without sorting (this runs for every image of a batch)."""
     cum = np.cumsum(hist.astype(np.int64))
     pos = q / 100.0 * (int(cum[-1]) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)
